@@ -28,6 +28,9 @@ ConnectionLostCallback = Callable[["StanClient", ConnectionLostError], None]
 class StanClient:
     """A synchronous client of one NATS Streaming cluster.
 
+    The client is a reusable handle; each :meth:`connect` opens a new
+    session, which ends with :meth:`close` or when the connection is lost.
+
     Every method may be called from any thread. Subscription callbacks run
     on one delivery thread per session, in the order the server sent the
     messages; ack handlers of :meth:`publish_async` and the connection-lost
@@ -97,7 +100,6 @@ class StanClient:
         self._on_connection_lost = on_connection_lost
         self._lock = threading.Lock()
         self._session: Session | None = None
-        self._closed = False
         # The close subject of the last session; a reconnect closes it first.
         self._previous_close_subject = ""
 
@@ -110,11 +112,8 @@ class StanClient:
         :raises ClusterNotFoundError: no streaming server answered for the
             cluster ID; the message says the ID may be wrong.
         :raises ClientIdInUseError: a live client holds the same client ID.
-        :raises ClientClosedError: :meth:`close` was called before.
         """
         with self._lock:
-            if self._closed:
-                raise ClientClosedError("the client was closed; make a new one")
             if self._session is not None and self._session.is_open:
                 raise StanError(f"client {self.client_id!r} is already connected")
             session = Session(self.options, self._session_lost)
@@ -123,7 +122,7 @@ class StanClient:
         with self._lock:
             self._session = session
             self._previous_close_subject = session.responses.closeRequests
-        logger.info(
+        logger.debug(
             "connected to NATS Streaming cluster %s at %s as %s",
             self.cluster_id,
             self.safe_url,
@@ -140,18 +139,21 @@ class StanClient:
 
         Publishes still awaiting their PubAck fail with
         :class:`ClientClosedError`. Waits (bounded) for a running
-        subscription callback to return.
+        subscription callback to return. Also the way to release a lost
+        session. The client may :meth:`connect` again afterwards.
 
-        :raises ClientClosedError: the client was already closed.
+        :raises ClientClosedError: the client is not connected (never was,
+            or was closed already).
         :raises CloseError: the server did not confirm; closed locally anyway.
         """
         with self._lock:
-            if self._closed:
-                raise ClientClosedError("the client is already closed")
-            self._closed = True
             session = self._session
-        if session is None:
-            return
+            if session is None:
+                raise ClientClosedError("the client is not connected")
+            self._session = None
+            if session.lost_error is None:
+                # Closed properly: the next connect() has nothing to clean up.
+                self._previous_close_subject = ""
         try:
             session.close()
         except CloseError:
@@ -167,7 +169,7 @@ class StanClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if not self._closed:
+        if self._session is not None:
             try:
                 self.close()
             except CloseError:
@@ -298,8 +300,6 @@ class StanClient:
 
     def _current_session(self) -> Session:
         session = self._session
-        if self._closed:
-            raise ClientClosedError("the client is closed")
         if session is None:
             raise ClientClosedError("the client is not connected; call connect()")
         if session.lost_error is not None:
@@ -307,7 +307,9 @@ class StanClient:
         return session
 
     def _session_lost(self, session: Session, error: ConnectionLostError) -> None:
-        logger.warning(
+        # DEBUG only: the owner hears of it through on_connection_lost and
+        # logs it with its own context (which source, what happens next).
+        logger.debug(
             "lost the connection to NATS Streaming cluster %s at %s: %s",
             self.cluster_id,
             self.safe_url,
