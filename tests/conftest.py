@@ -1,0 +1,63 @@
+"""Fixtures of the test bed: real servers, relays, and leak checks.
+
+Every fixture cleans up in its teardown, which runs whether the test passed or
+failed; the session-wide registry then proves that no process outlived it.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.factories import NatsServerFactory, RelayFactory, StanServerFactory
+from tests.support.process import ProcessRegistry
+from tests.support.servers import NatsServer, StanServer
+
+
+@pytest.fixture(scope="session")
+def process_registry() -> Iterator[ProcessRegistry]:
+    """Tracks every process the bed starts; fails the session on a leak."""
+    registry = ProcessRegistry()
+    yield registry
+    leaked = registry.kill_leftovers()
+    assert not leaked, f"processes outlived the tests (killed now): {leaked}"
+
+
+@pytest.fixture
+def stan_server_factory(
+    tmp_path: Path, process_registry: ProcessRegistry
+) -> Iterator[StanServerFactory]:
+    """Call it to start more nats-streaming-servers; all stop after the test."""
+    factory = StanServerFactory(tmp_path, process_registry)
+    yield factory
+    factory.close_all()
+
+
+@pytest.fixture
+def stan_server(stan_server_factory: StanServerFactory) -> StanServer:
+    """One started nats-streaming-server with a file store in tmp_path."""
+    return stan_server_factory()
+
+
+@pytest.fixture
+def nats_server_factory(
+    tmp_path: Path, process_registry: ProcessRegistry
+) -> Iterator[NatsServerFactory]:
+    """Call it to start more nats-servers; all stop after the test."""
+    factory = NatsServerFactory(tmp_path, process_registry)
+    yield factory
+    factory.close_all()
+
+
+@pytest.fixture
+def nats_server(nats_server_factory: NatsServerFactory) -> NatsServer:
+    """One started nats-server."""
+    return nats_server_factory()
+
+
+@pytest.fixture
+def relay_factory() -> Iterator[RelayFactory]:
+    """Call it with a target port to get a :class:`TcpRelay`; all close after."""
+    factory = RelayFactory()
+    yield factory
+    factory.close_all()

@@ -1,0 +1,32 @@
+"""Free TCP ports on the loopback interface."""
+
+import socket
+
+
+def free_port() -> int:
+    """Return a TCP port that was free on 127.0.0.1 a moment ago.
+
+    The kernel picks the port when we bind port 0; we close our socket and hand
+    the number to a server. Another process could take it in between, but the
+    kernel hands out ephemeral ports in a way that makes that rare.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def accepts_connections(
+    port: int, host: str = "127.0.0.1", timeout: float = 0.5
+) -> bool:
+    """Tell whether something accepts TCP connections on ``host:port`` now.
+
+    :param port: the TCP port to probe.
+    :param host: the address to probe.
+    :param timeout: seconds to wait for the TCP handshake.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
