@@ -140,6 +140,17 @@ def test_the_example_documents_every_key_with_its_default() -> None:
             assert "#" in line or line.rstrip().endswith(":"), line
 
 
+def test_the_design_contract_example_loads(tmp_path: Path) -> None:
+    design = REPO.parent / "shared" / "DESIGN.md"
+    if not design.exists():
+        pytest.skip("../shared/DESIGN.md is not beside the repository")
+    text = design.read_text(encoding="utf-8")
+    section = text[text.index("## Configuration") :]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = load_config(write(tmp_path, block), {})
+    assert config.http.listen == "127.0.0.1:9090"
+
+
 def test_every_model_field_is_a_documented_key() -> None:
     paths = {key.path for key in iter_keys()}
     models: dict[str, Any] = {
@@ -353,6 +364,18 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "empty sources",
         lambda d: d.update(sources=[]),
         "sources: must be a non-empty list of sources, got an empty list",
+    ),
+    (
+        "one source without a list",
+        lambda d: d.update(sources=d["sources"][0]),
+        "sources: must be a non-empty list of sources, got a mapping"
+        " (start each source with '- ')",
+    ),
+    (
+        "a channel instead of a list",
+        lambda d: d["sources"][0].update(channels="cyverse.events"),
+        "sources[0].channels: must be a non-empty list of channel names,"
+        " got 'cyverse.events' (write one item in brackets: [...])",
     ),
     (
         "source is not a mapping",

@@ -33,6 +33,7 @@ from event_aggregator.config.model import (
     TlsConfig,
     ValidationConfig,
 )
+from event_aggregator.config.rules import check_connections, check_dead_letters
 
 __all__ = ["REQUIRED", "KeyInfo", "check_document", "iter_keys"]
 
@@ -268,9 +269,9 @@ def _build_root(path: Path) -> Builder:
         else:
             indexed = tuple(enumerate(sources))
         if _valid(fields, "destination"):
-            _check_connections(fields["destination"], indexed, problems)
+            check_connections(fields["destination"], indexed, problems)
         if _valid(fields, "destination", "validation"):
-            _check_dead_letters(
+            check_dead_letters(
                 fields["destination"], indexed, fields["validation"], problems
             )
         if not _complete(fields):
@@ -296,9 +297,10 @@ def _sources_check(source: v.Check) -> v.Check:
 
     def check(raw: Any, key_path: str, problems: Problems) -> Any:
         if not isinstance(raw, list) or not raw:
+            hint = " (start each source with '- ')" if isinstance(raw, dict) else ""
             problems.add(
                 key_path,
-                f"must be a non-empty list of sources, got {problems.show(raw)}",
+                f"must be a non-empty list of sources, got {problems.show(raw)}{hint}",
             )
             return v.INVALID
         built = [
@@ -332,90 +334,6 @@ def _sources_check(source: v.Check) -> v.Check:
         return result
 
     return check
-
-
-# --------------------------------------------------------------------------
-# Rules across sections
-
-
-_LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-def _cluster(url: str, cluster_id: str) -> tuple[str, int, str]:
-    host, port = v.endpoint(url)
-    host = host.lower()
-    return ("loopback" if host in _LOOPBACK else host, port, cluster_id)
-
-
-def _check_connections(
-    destination: DestinationConfig,
-    sources: tuple[tuple[int, SourceConfig], ...],
-    problems: Problems,
-) -> None:
-    """Client IDs unique per cluster; no source reading what it forwards into.
-
-    NATS Streaming refuses a second connection with a client ID that is still
-    connected, and a source on the destination's own cluster and channel would
-    forward every event back to itself forever.
-    """
-    center = _cluster(destination.url, destination.cluster_id)
-    users: dict[tuple[tuple[str, int, str], str], str] = {
-        (center, destination.client_id): "destination"
-    }
-    for index, source in sources:
-        path = index_path("sources", index)
-        cluster = _cluster(source.url, source.cluster_id)
-        other = users.setdefault((cluster, source.client_id), path)
-        if other != path:
-            problems.add(
-                child_path(path, "client_id"),
-                f"'{source.client_id}' is also the client ID of {other} on the same"
-                " cluster; NATS Streaming allows one connection per client ID",
-            )
-        if cluster != center:
-            continue
-        for channel_index, channel in enumerate(source.channels):
-            if (destination.channel or channel) == channel:
-                problems.add(
-                    index_path(child_path(path, "channels"), channel_index),
-                    f"'{channel}' is read from the destination's own cluster and"
-                    " forwarded back into it: events would loop forever",
-                )
-
-
-def _check_dead_letters(
-    destination: DestinationConfig,
-    sources: tuple[tuple[int, SourceConfig], ...],
-    validation: ValidationConfig,
-    problems: Problems,
-) -> None:
-    """The dead-letter channel must not receive valid events or feed a source."""
-    dead = validation.dead_letter_channel
-    if dead is None:
-        return
-    key_path = "validation.dead_letter_channel"
-    if destination.channel is not None:
-        forwarded = {destination.channel}
-    else:
-        forwarded = {channel for _i, source in sources for channel in source.channels}
-    if dead in forwarded:
-        problems.add(
-            key_path,
-            f"'{dead}' is also where valid events are forwarded;"
-            " invalid ones must go to another channel",
-        )
-        return
-    center = _cluster(destination.url, destination.cluster_id)
-    for index, source in sources:
-        if (
-            dead in source.channels
-            and _cluster(source.url, source.cluster_id) == center
-        ):
-            problems.add(
-                key_path,
-                f"'{dead}' is read back by sources[{index}] from the destination's"
-                " cluster: invalid events would loop forever",
-            )
 
 
 # --------------------------------------------------------------------------

@@ -270,9 +270,14 @@ def list_of(
 
     def check(value: Any, key_path: str, problems: Problems) -> Any:
         if not isinstance(value, list) or (not value and not allow_empty):
+            hint = (
+                " (write one item in brackets: [...])"
+                if value and not isinstance(value, dict | list)
+                else ""
+            )
             problems.add(
                 key_path,
-                f"must be a non-empty list of {what}, got {problems.show(value)}",
+                f"must be a non-empty list of {what}, got {problems.show(value)}{hint}",
             )
             return INVALID
         result: list[Any] = []
