@@ -164,6 +164,17 @@ class StanClient:
         finally:
             session.join_delivery(timeout=self.options.connect_timeout)
 
+    def flush(self, timeout: float) -> None:
+        """Wait until the NATS server has received everything sent so far.
+
+        Acks are sent without waiting; flush before closing to make sure
+        they left this process.
+
+        :raises StaleConnectionError: no answer within ``timeout`` seconds.
+        :raises ClientClosedError: not connected.
+        """
+        self._current_session().nats.flush(timeout)
+
     def __enter__(self) -> StanClient:
         self.connect()
         return self

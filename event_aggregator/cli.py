@@ -1,0 +1,72 @@
+"""The command line: ``python aggregator.py [--check] CONFIG``.
+
+Exit status: 0 after a clean stop on SIGTERM or SIGINT (or a passing
+``--check``), 1 when the destination stayed unreachable longer than
+``max_outage`` or another fatal error happened, 2 for usage and
+configuration errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from event_aggregator import __version__
+from event_aggregator.config import ConfigError, load_config
+from event_aggregator.logs import configure_logging
+from event_aggregator.service import Aggregator
+
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aggregator.py",
+        description=(
+            "Forward every valid CloudEvent from edge NATS Streaming clusters "
+            "into a central one. Runs until SIGTERM or SIGINT."
+        ),
+        epilog=(
+            "Exit status: 0 clean stop, 1 destination unreachable longer than "
+            "max_outage (or another fatal error), 2 usage or config error. "
+            "config.example.yml documents every key."
+        ),
+    )
+    parser.add_argument("config", type=Path, help="the YAML configuration file")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the configuration, print a summary and exit",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the arguments, load the config, run; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return EXIT_CONFIG
+    if args.check:
+        print(config.summary())
+        print("configuration OK")
+        return 0
+
+    configure_logging(config.logging.level, config.logging.format, config.secrets())
+    aggregator = Aggregator(config)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        aggregator.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return aggregator.run()

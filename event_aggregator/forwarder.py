@@ -1,0 +1,311 @@
+"""The one thread that publishes to the central cluster.
+
+It takes validated events from the bounded queue and publishes them with a
+window of PubAcks in flight. A PubAck triggers the ack of the source
+message. When the destination goes away, every publish without a PubAck is
+kept and published again, in its original order, once the destination is
+back; if it stays away longer than ``max_outage``, the forwarder gives up
+and the process exits with status 1, leaving the unacknowledged messages
+at the sources for the next run.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from event_aggregator.backoff import Backoff
+from event_aggregator.config import DestinationConfig
+from event_aggregator.metrics import Metrics
+from event_aggregator.pipeline import ForwardItem
+from event_aggregator.source import tls_options
+from stan_client import (
+    ConnectionLostError,
+    MaxPayloadError,
+    PublishError,
+    StanClient,
+    StanError,
+)
+
+logger = logging.getLogger(__name__)
+
+# Reconnect attempts to the destination: max_outage is the real budget, so
+# the delay stays short enough to notice the destination's return quickly.
+_RECONNECT_INITIAL = 0.5
+_RECONNECT_MAX = 5.0
+# How long the thread waits on an empty queue before looking around again.
+_POLL_SECONDS = 0.25
+
+TOO_LARGE_REASON = "too_large"
+
+
+class Forwarder:
+    """Publishes queued events to the destination, in order, acked."""
+
+    def __init__(
+        self,
+        config: DestinationConfig,
+        *,
+        events: queue.Queue[ForwardItem],
+        metrics: Metrics,
+        on_fatal: Callable[[str], None],
+    ) -> None:
+        self.config = config
+        self._events = events
+        self._metrics = metrics
+        self._on_fatal = on_fatal
+        self._client = StanClient(
+            config.url,
+            config.cluster_id,
+            config.client_id,
+            connect_timeout=config.connect_timeout,
+            ping_interval=config.ping_interval,
+            ping_max_out=config.ping_max_out,
+            pub_ack_wait=config.publish_ack_wait,
+            max_pub_acks_inflight=config.max_pending_publishes,
+            tls=tls_options(config.tls),
+            on_connection_lost=self._on_connection_lost,
+        )
+        self._thread = threading.Thread(target=self._run, name="forwarder", daemon=True)
+        self._stopping = threading.Event()
+        self._draining = threading.Event()
+        # Set by the client's lost callback, which runs after every publish
+        # of the lost session has been handed back: none is missed.
+        self._connection_down = threading.Event()
+
+        # Items to publish again, smallest order first; filled by the
+        # destination's I/O thread, emptied by the forwarder thread.
+        self._retry_lock = threading.Lock()
+        self._retry: list[tuple[int, ForwardItem]] = []
+        # A publish failure that calls for a fresh session (set by the I/O
+        # thread, acted on by the forwarder thread).
+        self._reset_reason: StanError | None = None
+        self._outage_since: float | None = time.monotonic()
+        self._refused_since: float | None = None
+        self._metrics.destination_connected.set(0)
+        self._metrics.track_outage(self.outage_seconds)
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def drain(self, timeout: float) -> int:
+        """Stop taking new events and wait for the PubAcks of those in flight.
+
+        Returns how many were still unacknowledged at the deadline; they
+        stay unacked at their source and come back after a restart.
+        """
+        self._draining.set()
+        deadline = time.monotonic() + timeout
+        while self._client.publishes_in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self._client.publishes_in_flight
+
+    def stop(self, timeout: float) -> None:
+        """End the thread and close the destination connection."""
+        self._draining.set()
+        self._stopping.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.warning("the forwarder did not stop within %g s", timeout)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def connected(self) -> bool:
+        return self._client.is_connected and not self._connection_down.is_set()
+
+    def outage_seconds(self) -> float:
+        """Length of the current outage; 0 while connected."""
+        since = self._outage_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    # --- the forwarding thread ----------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                if self._needs_connection():
+                    if not self._restore_connection():
+                        break
+                    continue
+                item = self._next_item()
+                if item is not None:
+                    self._publish(item)
+        finally:
+            self._close_client()
+
+    def _needs_connection(self) -> bool:
+        return (
+            self._connection_down.is_set()
+            or self._reset_reason is not None
+            or not self._client.is_connected
+        )
+
+    def _next_item(self) -> ForwardItem | None:
+        with self._retry_lock:
+            if self._retry:
+                return heapq.heappop(self._retry)[1]
+        if self._draining.is_set():
+            self._stopping.wait(_POLL_SECONDS)
+            return None
+        try:
+            return self._events.get(timeout=_POLL_SECONDS)
+        except queue.Empty:
+            return None
+
+    def _publish(self, item: ForwardItem) -> None:
+        started = time.monotonic()
+
+        def on_ack(guid: str, error: StanError | None) -> None:
+            self._on_ack(item, started, error)
+
+        try:
+            self._client.publish_async(item.destination_channel, item.payload, on_ack)
+        except MaxPayloadError as err:
+            item.source.reject(
+                item, TOO_LARGE_REASON, f"the destination refuses it: {err}"
+            )
+        except StanError as err:
+            self._retry_later(item)
+            if isinstance(err, PublishError):
+                self._reset_reason = err
+
+    def _on_ack(
+        self, item: ForwardItem, started: float, error: StanError | None
+    ) -> None:
+        """Runs on the destination's I/O thread: quick, never blocks."""
+        if error is None:
+            self._refused_since = None
+            self._metrics.publish_seconds.observe(time.monotonic() - started)
+            lag = time.time() - item.timestamp_ns / 1e9
+            self._metrics.forward_lag_seconds.labels(item.source.name).observe(
+                max(0.0, lag)
+            )
+            item.source.acknowledge(item)
+            return
+        self._retry_later(item)
+        if isinstance(error, PublishError):
+            # Refused, or no PubAck in time: the session is suspect.
+            if self._refused_since is None:
+                self._refused_since = time.monotonic()
+            self._reset_reason = error
+
+    def _retry_later(self, item: ForwardItem) -> None:
+        with self._retry_lock:
+            heapq.heappush(self._retry, (item.order, item))
+
+    # --- the destination connection ---------------------------------------
+
+    def _on_connection_lost(
+        self, client: StanClient, error: ConnectionLostError
+    ) -> None:
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+        self._metrics.destination_connected.set(0)
+        logger.warning(
+            "lost the destination %s: %s; %d events to publish again",
+            self.config.name,
+            error.reason,
+            len(self._retry),
+            extra={"destination": self.config.name, "reason": error.reason},
+        )
+        self._connection_down.set()
+
+    def _restore_connection(self) -> bool:
+        """Reconnect within max_outage; False when giving up or stopping."""
+        reason = self._reset_reason
+        if reason is not None:
+            logger.warning(
+                "destination %s: %s; opening a new session",
+                self.config.name,
+                reason,
+                extra={"destination": self.config.name},
+            )
+            if self._outage_since is None:
+                self._outage_since = time.monotonic()
+            self._metrics.destination_connected.set(0)
+            self._close_client()
+            self._reset_reason = None
+        if self._refusals_exceed_budget():
+            return False
+
+        backoff = Backoff(_RECONNECT_INITIAL, _RECONNECT_MAX)
+        while not self._stopping.is_set():
+            try:
+                self._client.connect()
+            except StanError as err:
+                if not self._wait_before_retry(backoff, err):
+                    return False
+                continue
+            self._connection_down.clear()
+            outage = self.outage_seconds()
+            self._outage_since = None
+            self._metrics.destination_connected.set(1)
+            logger.info(
+                "destination %s connected at %s (after %.1f s without it)",
+                self.config.name,
+                self._client.safe_url,
+                outage,
+                extra={
+                    "destination": self.config.name,
+                    "url": self._client.safe_url,
+                    "outage_seconds": round(outage, 3),
+                },
+            )
+            return True
+        return False
+
+    def _wait_before_retry(self, backoff: Backoff, error: StanError) -> bool:
+        elapsed = self.outage_seconds()
+        budget = self.config.max_outage
+        if elapsed >= budget:
+            self._give_up(
+                f"the destination {self.config.name} was unreachable for "
+                f"{elapsed:.0f} s, longer than max_outage ({budget:g} s): {error}"
+            )
+            return False
+        delay = min(backoff.next_delay(), budget - elapsed)
+        logger.warning(
+            "destination %s is unreachable (%.0f s of the %g s allowed): %s; "
+            "retrying in %.1f s",
+            self.config.name,
+            elapsed,
+            budget,
+            error,
+            delay,
+            extra={"destination": self.config.name, "attempt": backoff.attempt},
+        )
+        return not self._stopping.wait(delay)
+
+    def _refusals_exceed_budget(self) -> bool:
+        since = self._refused_since
+        if since is None or time.monotonic() - since < self.config.max_outage:
+            return False
+        self._give_up(
+            f"the destination {self.config.name} has refused or not acknowledged "
+            f"publishes for longer than max_outage ({self.config.max_outage:g} s)"
+        )
+        return True
+
+    def _give_up(self, reason: str) -> None:
+        logger.error(
+            "giving up: %s; events not acknowledged stay at their sources and "
+            "are delivered after a restart",
+            reason,
+            extra={"destination": self.config.name},
+        )
+        self._on_fatal(reason)
+
+    def _close_client(self) -> None:
+        try:
+            self._client.close()
+        except StanError as err:
+            # Not connected at all, or the server did not confirm.
+            logger.debug("closing the destination: %s", err)

@@ -1,0 +1,54 @@
+"""What travels from a source thread to the forwarding thread."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Acknowledger(Protocol):
+    """The source side of an item: told how its publish ended."""
+
+    name: str
+
+    def acknowledge(self, item: ForwardItem) -> None:
+        """The destination stored the item: ack the source message."""
+
+    def reject(self, item: ForwardItem, reason: str, message: str) -> None:
+        """The item can never be published: count it invalid and ack it."""
+
+
+@dataclass(slots=True)
+class ForwardItem:
+    """One message to publish to the destination, and how to ack its origin.
+
+    ``order`` is taken from one counter shared by all sources, so that items
+    that must be published again after a lost destination go out in the
+    order they first went out: per source channel, order is kept.
+    """
+
+    source: Acknowledger
+    channel: str
+    sequence: int
+    payload: bytes
+    destination_channel: str
+    timestamp_ns: int
+    order: int
+    dead_letter: bool = False
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """Identifies the source message within its source."""
+        return (self.channel, self.sequence)
+
+
+class OrderCounter:
+    """Hands out increasing order numbers from any thread."""
+
+    def __init__(self) -> None:
+        # next() on itertools.count is atomic under the GIL.
+        self._counter = itertools.count()
+
+    def next(self) -> int:
+        return next(self._counter)

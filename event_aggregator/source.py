@@ -1,0 +1,418 @@
+"""One edge cluster: connect, subscribe, validate, hand over, ack.
+
+Each source has its own thread that owns the connection to its cluster and
+retries it for the life of the process. Messages arrive on the client's
+delivery thread (one per source, in order), are validated there and put on
+the shared bounded queue; the source message is acked only when the
+destination has acknowledged its copy (:meth:`Source.acknowledge`).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from event_aggregator.backoff import Backoff
+from event_aggregator.config import SourceConfig, TlsConfig
+from event_aggregator.invalid import InvalidEventLog, dead_letter_envelope
+from event_aggregator.metrics import Metrics
+from event_aggregator.pipeline import ForwardItem, OrderCounter
+from event_aggregator.validation import EventValidator, Rejection
+from stan_client import (
+    ConnectionLostError,
+    Msg,
+    StanClient,
+    StanError,
+    StartPosition,
+    Subscription,
+    TlsOptions,
+)
+
+logger = logging.getLogger(__name__)
+
+# How often a callback blocked on a full queue checks whether to give up.
+_PUT_POLL_SECONDS = 0.25
+# Keys of messages whose ack could not be sent (the source was down when the
+# destination confirmed them). A redelivery of one is acked, not forwarded
+# again. Bounded: beyond it, a redelivery is merely forwarded twice.
+_MAX_REMEMBERED_ACKS = 100_000
+# Seconds to wait for acks to reach the server before closing.
+_FLUSH_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """A snapshot of one source, for the health endpoints and logs."""
+
+    name: str
+    connected: bool
+    subscribed: bool
+    last_error: str
+    seconds_since_last_message: float | None
+    reconnects: int
+
+
+def tls_options(config: TlsConfig | None) -> TlsOptions | None:
+    """The stan_client TLS options for a configured TLS section."""
+    if config is None:
+        return None
+    return TlsOptions(
+        ca_file=str(config.ca_file) if config.ca_file else None,
+        cert_file=str(config.cert_file) if config.cert_file else None,
+        key_file=str(config.key_file) if config.key_file else None,
+        insecure_skip_verify=config.insecure_skip_verify,
+    )
+
+
+class Source:
+    """The connection to one edge cluster and the flow of its messages."""
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        *,
+        events: queue.Queue[ForwardItem],
+        validator: EventValidator,
+        invalid_log: InvalidEventLog,
+        metrics: Metrics,
+        order: OrderCounter,
+        destination_channel: str | None,
+        dead_letter_channel: str | None,
+    ) -> None:
+        self.name = config.name
+        self.config = config
+        self._events = events
+        self._validator = validator
+        self._invalid_log = invalid_log
+        self._metrics = metrics
+        self._order = order
+        self._destination_channel = destination_channel
+        self._dead_letter_channel = dead_letter_channel
+        self._client = StanClient(
+            config.url,
+            config.cluster_id,
+            config.client_id,
+            connect_timeout=config.connect_timeout,
+            ping_interval=config.ping_interval,
+            ping_max_out=config.ping_max_out,
+            tls=tls_options(config.tls),
+            on_connection_lost=self._on_connection_lost,
+        )
+        self._thread = threading.Thread(
+            target=self._run, name=f"source-{self.name}", daemon=True
+        )
+
+        # _stopping ends the thread; _intake_closed makes callbacks give up
+        # on new messages; _wake interrupts the wait for a lost connection.
+        self._stopping = threading.Event()
+        self._intake_closed = threading.Event()
+        self._wake = threading.Event()
+
+        # Guards the pipeline bookkeeping, touched by the delivery thread
+        # (new messages) and the destination's I/O thread (acks).
+        self._lock = threading.Lock()
+        self._subscriptions: dict[str, Subscription] = {}
+        self._in_pipeline: set[tuple[str, int]] = set()
+        self._acked_late: OrderedDict[tuple[str, int], None] = OrderedDict()
+
+        self._subscribed = False
+        self._last_error = ""
+        self._last_message_at: float | None = None
+        self._reconnects = 0
+        self._metrics.source_connected.labels(self.name).set(0)
+
+    # --- lifecycle (called by the service) --------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop_intake(self) -> None:
+        """Stop handing new messages to the forwarder; acks still flow."""
+        self._intake_closed.set()
+
+    def request_stop(self) -> None:
+        """Make the thread close the connection (durables keep their position)."""
+        self._intake_closed.set()
+        self._stopping.set()
+        self._wake.set()
+
+    def join(self, timeout: float) -> None:
+        """Wait for the thread to end after :meth:`request_stop`."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.warning(
+                "source %s did not stop within %g s",
+                self.name,
+                timeout,
+                extra={"source": self.name},
+            )
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def status(self) -> SourceStatus:
+        last = self._last_message_at
+        return SourceStatus(
+            name=self.name,
+            connected=self._client.is_connected,
+            subscribed=self._subscribed and self._client.is_connected,
+            last_error=self._last_error,
+            seconds_since_last_message=None
+            if last is None
+            else time.monotonic() - last,
+            reconnects=self._reconnects,
+        )
+
+    # --- the connection thread ----------------------------------------------
+
+    def _run(self) -> None:
+        reconnect = self.config.reconnect
+        backoff = Backoff(
+            reconnect.initial_delay,
+            reconnect.max_delay,
+            reconnect.multiplier,
+            reconnect.jitter,
+        )
+        was_connected = False
+        while not self._stopping.is_set():
+            try:
+                self._open()
+            except StanError as err:
+                self._last_error = str(err)
+                delay = backoff.next_delay()
+                logger.warning(
+                    "source %s is unreachable: %s; retrying in %.1f s (attempt %d)",
+                    self.name,
+                    err,
+                    delay,
+                    backoff.attempt,
+                    extra={"source": self.name, "attempt": backoff.attempt},
+                )
+                self._stopping.wait(delay)
+                continue
+
+            backoff.reset()
+            self._last_error = ""
+            if was_connected:
+                self._reconnects += 1
+                self._metrics.source_reconnects.labels(self.name).inc()
+            was_connected = True
+            self._metrics.source_connected.labels(self.name).set(1)
+            logger.info(
+                "source %s connected to %s and subscribed to %s",
+                self.name,
+                self._client.safe_url,
+                ", ".join(self.config.channels),
+                extra={"source": self.name, "url": self._client.safe_url},
+            )
+
+            self._wake.wait()
+            self._wake.clear()
+            self._subscribed = False
+            self._metrics.source_connected.labels(self.name).set(0)
+        self._close()
+
+    def _open(self) -> None:
+        """Connect and subscribe every channel; both are retried together.
+
+        A cluster whose NATS port answers while its streaming layer does not
+        fails here at the subscribe step, and counts as unreachable.
+        """
+        self._client.connect()
+        subscriptions: dict[str, Subscription] = {}
+        try:
+            for channel in self.config.channels:
+                subscriptions[channel] = self._subscribe(channel)
+        except StanError:
+            self._close_client()
+            raise
+        with self._lock:
+            self._subscriptions = subscriptions
+        self._subscribed = True
+
+    def _subscribe(self, channel: str) -> Subscription:
+        config = self.config
+        return self._client.subscribe(
+            channel,
+            self._on_message,
+            durable_name=config.durable_name,
+            queue_group=config.queue_group,
+            max_in_flight=config.max_in_flight,
+            ack_wait=config.ack_wait,
+            start_position=StartPosition(config.start_position.value),
+            start_sequence=config.start_sequence,
+            start_time=config.start_time,
+            manual_acks=True,
+        )
+
+    def _on_connection_lost(
+        self, client: StanClient, error: ConnectionLostError
+    ) -> None:
+        self._last_error = error.reason
+        logger.warning(
+            "source %s lost its connection: %s; reconnecting",
+            self.name,
+            error.reason,
+            extra={"source": self.name, "reason": error.reason},
+        )
+        self._wake.set()
+
+    def _close(self) -> None:
+        """Flush the acks still buffered, then close; durables stay."""
+        if self._client.is_connected:
+            try:
+                self._client.flush(_FLUSH_SECONDS)
+            except StanError as err:
+                logger.warning(
+                    "source %s: acks may not all have reached the server: %s",
+                    self.name,
+                    err,
+                    extra={"source": self.name},
+                )
+        self._close_client()
+        logger.info("source %s closed", self.name, extra={"source": self.name})
+
+    def _close_client(self) -> None:
+        try:
+            self._client.close()
+        except StanError as err:
+            logger.debug("closing source %s: %s", self.name, err)
+
+    # --- messages (on the client's delivery thread) -----------------------
+
+    def _on_message(self, message: Msg) -> None:
+        self._metrics.events_received.labels(self.name, message.channel).inc()
+        self._last_message_at = time.monotonic()
+        key = (message.channel, message.sequence)
+        with self._lock:
+            if key in self._in_pipeline:
+                # A redelivery of a message that is queued or being
+                # published: its ack will come from that copy.
+                logger.debug(
+                    "ignoring redelivery of %s/%d still in the pipeline",
+                    message.channel,
+                    message.sequence,
+                    extra={"source": self.name, "channel": message.channel},
+                )
+                return
+            acked_late = key in self._acked_late
+            if acked_late:
+                del self._acked_late[key]
+            else:
+                self._in_pipeline.add(key)
+        if acked_late:
+            # Already stored at the destination; its ack was lost with an
+            # earlier connection.
+            self._ack(message.channel, message.sequence)
+            return
+
+        verdict = self._validator.validate(message.data)
+        if isinstance(verdict, Rejection):
+            self._refuse(message, verdict.reason, verdict.message)
+            return
+        logger.debug(
+            "accepted %s/%d (id %s)",
+            message.channel,
+            message.sequence,
+            verdict.id,
+            extra={"source": self.name, "channel": message.channel},
+        )
+        self._hand_over(
+            message,
+            ForwardItem(
+                source=self,
+                channel=message.channel,
+                sequence=message.sequence,
+                payload=message.data,
+                destination_channel=self._destination_channel or message.channel,
+                timestamp_ns=message.timestamp,
+                order=self._order.next(),
+            ),
+        )
+
+    def _refuse(self, message: Msg, reason: str, text: str) -> None:
+        self._metrics.events_invalid.labels(self.name, reason).inc()
+        self._invalid_log.refused(
+            self.name, message.channel, message.sequence, reason, text
+        )
+        if self._dead_letter_channel is None:
+            with self._lock:
+                self._in_pipeline.discard((message.channel, message.sequence))
+            self._ack(message.channel, message.sequence)
+            return
+        envelope = dead_letter_envelope(
+            source=self.name,
+            channel=message.channel,
+            sequence=message.sequence,
+            reason=reason,
+            message=text,
+            payload=message.data,
+            edge_timestamp_ns=message.timestamp,
+        )
+        self._hand_over(
+            message,
+            ForwardItem(
+                source=self,
+                channel=message.channel,
+                sequence=message.sequence,
+                payload=envelope,
+                destination_channel=self._dead_letter_channel,
+                timestamp_ns=message.timestamp,
+                order=self._order.next(),
+                dead_letter=True,
+            ),
+        )
+
+    def _hand_over(self, message: Msg, item: ForwardItem) -> None:
+        """Put the item on the queue, waiting while it is full.
+
+        Gives up (leaving the message unacked, so the server redelivers it)
+        when intake stops or this subscription's connection is gone.
+        """
+        while not self._intake_closed.is_set() and message.subscription.is_active:
+            try:
+                self._events.put(item, timeout=_PUT_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
+        with self._lock:
+            self._in_pipeline.discard(item.key)
+
+    # --- outcomes (on the destination's I/O thread) -----------------------
+
+    def acknowledge(self, item: ForwardItem) -> None:
+        """The destination stored the item: ack the source message."""
+        if not item.dead_letter:
+            self._metrics.events_forwarded.labels(self.name, item.channel).inc()
+        with self._lock:
+            self._in_pipeline.discard(item.key)
+        self._ack(item.channel, item.sequence)
+
+    def reject(self, item: ForwardItem, reason: str, message: str) -> None:
+        """The item can never be published: count it, log it, ack it."""
+        self._metrics.events_invalid.labels(self.name, reason).inc()
+        self._invalid_log.refused(
+            self.name, item.channel, item.sequence, reason, message
+        )
+        with self._lock:
+            self._in_pipeline.discard(item.key)
+        self._ack(item.channel, item.sequence)
+
+    def _ack(self, channel: str, sequence: int) -> None:
+        """Ack on the channel's current subscription, or remember to."""
+        with self._lock:
+            subscription = self._subscriptions.get(channel)
+        if subscription is not None and subscription.is_active:
+            try:
+                subscription.ack(sequence)
+                return
+            except StanError as err:
+                logger.debug("ack of %s/%d failed: %s", channel, sequence, err)
+        with self._lock:
+            self._acked_late[(channel, sequence)] = None
+            while len(self._acked_late) > _MAX_REMEMBERED_ACKS:
+                self._acked_late.popitem(last=False)
