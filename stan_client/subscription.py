@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 from stan_client.errors import (
@@ -71,6 +72,8 @@ class Subscription:
         self._session = session
         self._callback = callback
         self._active = False
+        # Set once the server's answer is known (activate or deactivate).
+        self._settled = threading.Event()
 
     @property
     def is_active(self) -> bool:
@@ -108,13 +111,19 @@ class Subscription:
         """Called by the session once the server confirmed the subscription."""
         self.ack_inbox = ack_inbox
         self._active = True
+        self._settled.set()
 
     def deactivate(self) -> None:
         """Called by the session when it ends: no more deliveries or acks."""
         self._active = False
+        self._settled.set()
 
     def deliver(self, message: Msg) -> None:
         """Run the callback for one message; called by the delivery thread."""
+        # The server starts sending as soon as it created the subscription,
+        # so a message can get here before the thread that asked has read
+        # the answer and activated it: wait for that instead of dropping it.
+        self._settled.wait(self._session.request_timeout)
         if not self.is_active:
             return
         try:
