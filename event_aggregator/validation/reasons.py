@@ -4,9 +4,10 @@ The codes are stable identifiers: they appear in logs, in the label of the
 invalid-events metric and in dead-letter envelopes, so a code is never renamed
 or reused for another meaning. When an event has several defects, the one
 reported is the first found, in this order: policy size, encoding, policy
-depth, JSON, object, ``specversion``, attribute names, then the schema (in
-the order of the schema file), then each attribute's own grammar, then
-``data``.
+depth, JSON syntax and duplicates, one object, ``specversion``, attribute
+names, the schema (presence, JSON types, emptiness, Integer range, in the
+order of the schema file), the content of ``id``, ``type`` and ``subject``,
+the grammars of the other attributes, extension values, then ``data``.
 """
 
 from types import MappingProxyType

@@ -65,7 +65,7 @@ def show(value: object, limit: int = 40) -> str:
     """Render a JSON value for a message: short, and never huge or deep."""
     if isinstance(value, str):
         text = repr(value[:limit])
-        return text if len(value) <= limit else text[:-1] + "...'"
+        return text if len(value) <= limit else text + "..."
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, list):
