@@ -113,7 +113,7 @@ REASONS: Final[MappingProxyType[str, str]] = MappingProxyType(
         ),
         "bad_extension_value": (
             "An extension value has a JSON type its version cannot carry: an "
-            "array or object in v1.0, an array, boolean or null inside v0.3."
+            "array or object in v1.0; an array, a boolean, or null in a Map in v0.3."
         ),
         "bad_string": (
             "A String attribute (id, type, subject, an extension) holds a "
