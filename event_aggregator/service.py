@@ -6,9 +6,12 @@ import logging
 import queue
 import threading
 import time
+from dataclasses import asdict
+from typing import Any
 
 from event_aggregator.config import Config
 from event_aggregator.forwarder import Forwarder
+from event_aggregator.http import HealthServer
 from event_aggregator.invalid import InvalidEventLog
 from event_aggregator.metrics import Metrics
 from event_aggregator.pipeline import ForwardItem, OrderCounter
@@ -71,6 +74,14 @@ class Aggregator:
         self._stop_requested = False
         self._fatal_event = threading.Event()
         self._fatal_reason = ""
+        self.http: HealthServer | None = None
+        if config.http.port is not None:
+            self.http = HealthServer(
+                config.http.host or "",
+                config.http.port,
+                self.metrics.registry,
+                self.health,
+            )
 
     def run(self) -> int:
         """Start everything, wait for the end, stop in order; the exit code."""
@@ -80,6 +91,8 @@ class Aggregator:
             self.config.destination.name,
             extra={"sources": [source.name for source in self.sources]},
         )
+        if self.http is not None:
+            self.http.start()
         self.forwarder.start()
         for source in self.sources:
             source.start()
@@ -102,6 +115,28 @@ class Aggregator:
 
     def statuses(self) -> list[SourceStatus]:
         return [source.status() for source in self.sources]
+
+    def health(self) -> dict[str, Any]:
+        """The body of /healthz and /readyz: what works and what does not."""
+        sources = []
+        for status in self.statuses():
+            entry = asdict(status)
+            since = entry["seconds_since_last_message"]
+            entry["seconds_since_last_message"] = (
+                None if since is None else round(since, 3)
+            )
+            sources.append(entry)
+        return {
+            "alive": self.workers_alive(),
+            "ready": self.forwarder.connected,
+            "destination": {
+                "name": self.config.destination.name,
+                "connected": self.forwarder.connected,
+                "outage_seconds": round(self.forwarder.outage_seconds(), 3),
+            },
+            "queue_depth": self.events.qsize(),
+            "sources": sources,
+        }
 
     def workers_alive(self) -> bool:
         return self.forwarder.is_alive() and all(s.is_alive() for s in self.sources)
@@ -144,3 +179,5 @@ class Aggregator:
             source.request_stop()
         for source in self.sources:
             source.join(timeout + _JOIN_GRACE_SECONDS)
+        if self.http is not None:
+            self.http.stop()
