@@ -612,13 +612,17 @@ class NatsConnection:
             self._sending = self._sending[sent:]
 
     def _drain_wake_socket(self) -> None:
-        with self._out_lock:
-            self._wake_pending = False
+        # Drain first, then clear the flag: cleared first, a writer could set
+        # it and send its byte in between, the drain would swallow that byte,
+        # and the flag would stay set with nothing left to wake this thread;
+        # every later write would then wait for a read or a timer.
         try:
             while self._wake_reader.recv(4096):
                 pass
         except BlockingIOError:
             pass
+        with self._out_lock:
+            self._wake_pending = False
 
     def _read(self, sock: socket.socket) -> None:
         while True:
