@@ -6,9 +6,11 @@ failed; the session-wide registry then proves that no process outlived it.
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.support.aggregator import AggregatorFactory, AggregatorProcess
 from tests.support.factories import NatsServerFactory, RelayFactory, StanServerFactory
 from tests.support.process import ProcessRegistry
 from tests.support.servers import NatsServer, StanServer
@@ -61,3 +63,36 @@ def relay_factory() -> Iterator[RelayFactory]:
     factory = RelayFactory()
     yield factory
     factory.close_all()
+
+
+@pytest.fixture
+def aggregator_factory(
+    tmp_path: Path, process_registry: ProcessRegistry
+) -> Iterator[AggregatorFactory]:
+    """Makes aggregator processes (not started); all are stopped after the test."""
+    made: list[AggregatorProcess] = []
+
+    def make(config: dict[str, Any], name: str = "aggregator") -> AggregatorProcess:
+        process = AggregatorProcess(
+            tmp_path / "aggregator", config, process_registry, name=f"{name}{len(made)}"
+        )
+        made.append(process)
+        return process
+
+    yield make
+    for process in made:
+        process.stop()
+
+
+@pytest.fixture
+def center(stan_server_factory: StanServerFactory) -> StanServer:
+    """The central server (cluster ID ``center``)."""
+    return stan_server_factory(cluster_id="center", name="center")
+
+
+@pytest.fixture
+def edges(stan_server_factory: StanServerFactory) -> list[StanServer]:
+    """Two edge servers (cluster ID ``edge``)."""
+    return [
+        stan_server_factory(cluster_id="edge", name=f"edge{index}") for index in (1, 2)
+    ]

@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 
 from tests.support.aggregator import (
     REPO,
-    AggregatorProcess,
+    AggregatorFactory,
     destination_entry,
     source_entry,
 )
@@ -23,45 +22,11 @@ from tests.support.events import (
     read_channel,
 )
 from tests.support.factories import StanServerFactory
-from tests.support.process import ProcessRegistry
 from tests.support.servers import StanServer
 from tests.support.waiting import wait_until
 
 CHANNEL = "cyverse.events"
 INVALID = [b"", b"hello", b"{}", b"[]", b"null", b'{"specversion":"1.0"}']
-
-AggregatorFactory = Callable[..., AggregatorProcess]
-
-
-@pytest.fixture
-def aggregator_factory(
-    tmp_path: Path, process_registry: ProcessRegistry
-) -> Iterator[AggregatorFactory]:
-    """Makes aggregator processes (not started); all are stopped after the test."""
-    made: list[AggregatorProcess] = []
-
-    def make(config: dict[str, Any], name: str = "aggregator") -> AggregatorProcess:
-        process = AggregatorProcess(
-            tmp_path / "aggregator", config, process_registry, name=f"{name}{len(made)}"
-        )
-        made.append(process)
-        return process
-
-    yield make
-    for process in made:
-        process.stop()
-
-
-@pytest.fixture
-def center(stan_server_factory: StanServerFactory) -> StanServer:
-    return stan_server_factory(cluster_id="center", name="center")
-
-
-@pytest.fixture
-def edges(stan_server_factory: StanServerFactory) -> list[StanServer]:
-    return [
-        stan_server_factory(cluster_id="edge", name=f"edge{index}") for index in (1, 2)
-    ]
 
 
 def two_edge_config(

@@ -195,3 +195,7 @@ class AggregatorProcess:
             elif message.startswith("destination ") and " connected " in message:
                 parts.add("destination")
         return parts
+
+
+AggregatorFactory = Callable[..., "AggregatorProcess"]
+"""``make(config, name="aggregator")``: the ``aggregator_factory`` fixture."""

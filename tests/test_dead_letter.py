@@ -1,0 +1,92 @@
+"""Invalid messages to the dead-letter channel, end to end through real servers."""
+
+import base64
+import json
+
+import pytest
+
+from tests.support.aggregator import AggregatorFactory, destination_entry, source_entry
+from tests.support.events import cloud_event, publish_all, read_channel
+from tests.support.factories import StanServerFactory
+from tests.support.waiting import assert_stays, wait_until
+from tests.test_aggregator import CHANNEL
+
+DEAD_LETTERS = "cyverse.deadletter"
+JUNK = {
+    b"": "not_json",
+    b"hello": "not_json",
+    b"[]": "not_object",
+    b'{"specversion":"1.0","source":"/x","type":"t"}': "missing_id",
+    b'{"specversion":"1.0","id":"1","source":"/x","type":"t","event_source":1}': (
+        "bad_extension_name"
+    ),
+    b"\xff\xfe{}": "not_utf8",
+}
+
+
+@pytest.mark.timeout(120)
+def test_valid_events_arrive_and_invalid_ones_are_dead_lettered_once(
+    stan_server_factory: StanServerFactory, aggregator_factory: AggregatorFactory
+) -> None:
+    center = stan_server_factory(cluster_id="center", name="center")
+    edges = [stan_server_factory(cluster_id="edge", name=f"edge{i}") for i in (1, 2)]
+    config = {
+        "destination": destination_entry(center),
+        "sources": [
+            source_entry(f"edge{i}", edge, [CHANNEL]) for i, edge in enumerate(edges, 1)
+        ],
+        "validation": {"dead_letter_channel": DEAD_LETTERS},
+    }
+    aggregator = aggregator_factory(config)
+    aggregator.start()
+    aggregator.wait_ready(["edge1", "edge2"])
+
+    valid: list[bytes] = []
+    for index, edge in enumerate(edges, start=1):
+        payloads: list[bytes] = []
+        for number, junk in enumerate(JUNK):
+            event = cloud_event(number, source=f"/edge{index}")
+            valid.append(event)
+            payloads += [event, junk]
+        publish_all(edge.url, "edge", CHANNEL, payloads)
+
+    forwarded = read_channel(center.url, "center", CHANNEL, len(valid))
+    assert sorted(forwarded) == sorted(valid)
+    letters = [
+        json.loads(raw)
+        for raw in read_channel(center.url, "center", DEAD_LETTERS, 2 * len(JUNK))
+    ]
+    assert len(letters) == 2 * len(JUNK)
+    for letter in letters:
+        payload = base64.b64decode(letter["payload_base64"])
+        assert letter["reason"] == JUNK[payload]
+        assert letter["source"] in {"edge1", "edge2"}
+        assert letter["channel"] == CHANNEL
+        assert isinstance(letter["sequence"], int)
+        assert letter["time"]
+        assert letter["message"]
+    assert {
+        (letter["source"], base64.b64decode(letter["payload_base64"]))
+        for letter in letters
+    } == {(f"edge{i}", junk) for i in (1, 2) for junk in JUNK}
+
+    # Everything was acked: a restart meets none of it again.
+    assert aggregator.terminate() == 0
+    again = aggregator_factory(config)
+    again.start()
+    again.wait_ready(["edge1", "edge2"])
+    assert_stays(
+        lambda: (
+            center.channel_msg_count(CHANNEL) == len(valid)
+            and center.channel_msg_count(DEAD_LETTERS) == 2 * len(JUNK)
+        ),
+        3.0,
+        message="nothing is redelivered after the restart",
+    )
+    wait_until(
+        lambda: all(
+            s["pending_count"] == 0 for e in edges for s in e.subscriptions(CHANNEL)
+        ),
+        10,
+        message="no message pending at the edges",
+    )
