@@ -5,10 +5,11 @@ logs to a file, so that exit codes, signals and log lines are the real ones.
 """
 
 import json
+import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,13 @@ class AggregatorProcess:
         config: dict[str, Any],
         registry: ProcessRegistry | None = None,
         name: str = "aggregator",
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """Write the config; nothing runs until :meth:`start`.
+
+        :param env: variables added to the process's environment, for
+            ``${VAR}`` references in the config.
+        """
         base_dir.mkdir(parents=True, exist_ok=True)
         config.setdefault("logging", {"level": "DEBUG", "format": "json"})
         self.config = config
@@ -75,6 +82,7 @@ class AggregatorProcess:
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.log_path = base_dir / f"{name}.log"
         self.name = name
+        self.env = dict(env or {})
         self._registry = registry
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -87,6 +95,7 @@ class AggregatorProcess:
                 cwd=REPO,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
             )
         finally:
             log.close()
