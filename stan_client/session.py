@@ -183,24 +183,24 @@ class Session:
             pingMaxOut=options.ping_max_out,
         )
         subject = f"{DISCOVER_PREFIX}.{options.cluster_id}"
-        hint = (
-            f"the cluster ID {options.cluster_id!r} may be wrong, or no NATS "
-            f"Streaming server is running behind {self.nats.safe_url}"
-        )
         try:
             reply = self.nats.request(
                 subject, request.SerializeToString(), options.connect_timeout
             )
         except NoRespondersError as err:
             raise ClusterNotFoundError(
-                f"nothing listens on {subject}: {hint}",
+                f"nothing listens on {subject} at {self.nats.safe_url}: the cluster "
+                f"ID {options.cluster_id!r} may be wrong, or no NATS Streaming "
+                "server runs there",
                 cluster_id=options.cluster_id,
                 client_id=options.client_id,
             ) from err
         except RequestTimeoutError as err:
             raise ClusterNotFoundError(
-                f"no answer to the connect request on {subject} within "
-                f"{options.connect_timeout:g} s: {hint} (or it is overloaded)",
+                f"no answer on {subject} at {self.nats.safe_url} within "
+                f"{options.connect_timeout:g} s: the cluster ID "
+                f"{options.cluster_id!r} may be wrong, or the NATS Streaming "
+                "server is down, frozen or overloaded",
                 cluster_id=options.cluster_id,
                 client_id=options.client_id,
             ) from err

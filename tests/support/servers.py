@@ -55,6 +55,7 @@ class StanServer(ManagedProcess):
         registry: ProcessRegistry | None = None,
         name: str = "nats-streaming-server",
         http_timeout: float = HTTP_TIMEOUT,
+        nats_url: str | None = None,
     ) -> None:
         """Configure the server; nothing runs until :meth:`start`.
 
@@ -71,6 +72,10 @@ class StanServer(ManagedProcess):
         :param registry: where the process is tracked for leak checks.
         :param name: label in logs and failure messages.
         :param http_timeout: seconds for each monitoring call.
+        :param nats_url: run the streaming layer against this external NATS
+            server (``--nats_server``) instead of an embedded one. Freezing
+            the streaming server then leaves the NATS port answering; there
+            is no /streaming monitoring, and ``url`` is the NATS server's.
         """
         super().__init__(name, base_dir, registry)
         self.cluster_id = cluster_id
@@ -84,6 +89,7 @@ class StanServer(ManagedProcess):
         self.password = password
         self.extra_args = list(extra_args)
         self.http_timeout = http_timeout
+        self.nats_url = nats_url
         self._log_path = base_dir / "stan.log"
         self._log_offset = 0
 
@@ -95,6 +101,8 @@ class StanServer(ManagedProcess):
     @property
     def url(self) -> str:
         """``nats://[user:password@]127.0.0.1:PORT``."""
+        if self.nats_url is not None:
+            return self.nats_url
         return _nats_url(self.port, self.user, self.password)
 
     def command(self) -> list[str]:
@@ -113,6 +121,10 @@ class StanServer(ManagedProcess):
             "--hb_timeout", self.hb_timeout,
             "--hb_fail_count", str(self.hb_fail_count),
         ]  # fmt: skip
+        if self.nats_url is not None:
+            # Without an embedded NATS server its listen options mean nothing.
+            keep = command[:7] + command[13:]
+            return [*keep, "--nats_server", self.nats_url, *self.extra_args]
         if self.user is not None:
             command += ["--user", self.user]
         if self.password is not None:
@@ -135,6 +147,8 @@ class StanServer(ManagedProcess):
     def is_ready(self) -> bool:
         """Ready when it logged readiness, /streaming/serverz answers and the
         client port accepts connections."""
+        if self.nats_url is not None:
+            return STAN_READY_LINE in self.log_since_start()
         return (
             STAN_READY_LINE in self.log_since_start()
             and bool(self.serverz())
@@ -151,6 +165,10 @@ class StanServer(ManagedProcess):
             return b""
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        if self.nats_url is not None:
+            raise RuntimeError(
+                f"{self.name} has an external NATS server: no monitoring"
+            )
         return get_json(self.monitor_port, path, params, timeout=self.http_timeout)
 
     def serverz(self) -> dict[str, Any]:
