@@ -432,11 +432,12 @@ def test_frozen_server_fails_connect_within_the_connect_timeout(
     stan_server.freeze()
 
     started = time.monotonic()
-    with pytest.raises(StanError):
+    with pytest.raises(ServerUnreachableError) as raised:
         client.connect()
     elapsed = time.monotonic() - started
 
     assert elapsed < connect_timeout + 1.5
+    assert f"no answer within {connect_timeout:g} s" in str(raised.value)
     assert not client.is_connected
     stan_server.thaw()
     client.connect()  # the same handle works once the server does
