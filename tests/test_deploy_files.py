@@ -683,3 +683,27 @@ def test_dashboard_has_the_operators_views() -> None:
     assert some(r"aggregator_source_connected")
     assert some(r"aggregator_destination_connected")
     assert some(r"aggregator_destination_outage_seconds")
+
+
+# --- README ---------------------------------------------------------------------
+
+
+def test_readme_metrics_table_matches_the_registry() -> None:
+    readme = (REPO / "README.md").read_text()
+    operating = readme.split("\n## Operating\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(
+        r"^\| (counter|gauge|histogram) \| `(\w+)` \|([^|]*)\| .+ \|$",
+        operating,
+        re.MULTILINE,
+    )
+    table = {
+        name: (kind, set(re.findall(r"`(\w+)`", label_cell)))
+        for kind, name, label_cell in rows
+    }
+    series = exported_series()
+    expected = {}
+    for family in Metrics().registry.collect():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        sample = name + ("_count" if family.type == "histogram" else "")
+        expected[name] = (family.type, series[sample] - {"le"})
+    assert table == expected

@@ -296,7 +296,7 @@ def test_metrics_count_exactly_and_readiness_follows_the_center(
         interval=0.05,
         message="destination_connected 0 and an outage length",
     )
-    print(f"/readyz turned 503 {readyz_after:.2f} s after the center was killed")
+    print(f"/readyz turned 503 {readyz_after:.3f} s after the center was killed")
     status, body = endpoints.health("/healthz")
     assert status == 200, body
     assert body["alive"] is True
@@ -333,6 +333,48 @@ def test_metrics_count_exactly_and_readiness_follows_the_center(
         message="the event after the outage forwarded",
     )
     assert endpoints.health("/healthz")[0] == 200
+
+
+@pytest.mark.timeout(90)
+def test_readiness_notices_a_center_that_hangs_without_closing(
+    center: StanServer,
+    edges: list[StanServer],
+    aggregator_factory: AggregatorFactory,
+) -> None:
+    """A frozen center keeps its sockets open: only pings can tell."""
+    aggregator = aggregator_factory(
+        {
+            "destination": destination_entry(center),
+            "sources": [source_entry("edge1", edges[0], [CHANNEL])],
+        }
+    )
+    aggregator.start()
+    endpoints = Endpoints(aggregator)
+    wait_all_connected(endpoints, ["edge1"])
+
+    center.freeze()
+    frozen = time.monotonic()
+    try:
+        wait_until(
+            lambda: endpoints.health("/readyz")[0] == 503,
+            OUTAGE_SEEN_WITHIN,
+            interval=0.05,
+            message="/readyz 503 after the center froze",
+        )
+        print(
+            f"/readyz turned 503 {time.monotonic() - frozen:.2f} s after the "
+            "center froze (ping_interval 1 s, ping_max_out 2)"
+        )
+        assert endpoints.sample("aggregator_destination_connected") == 0
+        assert endpoints.health("/healthz")[0] == 200
+    finally:
+        center.thaw()
+    wait_until(
+        lambda: endpoints.health("/readyz")[0] == 200,
+        30,
+        interval=0.1,
+        message="/readyz 200 after the center thawed",
+    )
 
 
 @pytest.mark.timeout(90)
