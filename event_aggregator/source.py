@@ -123,7 +123,13 @@ class Source:
         self._last_error = ""
         self._last_message_at: float | None = None
         self._reconnects = 0
+        # Every series exists from the start at 0, so that rate() and
+        # increase() see the first event, not only the ones after it.
         self._metrics.source_connected.labels(self.name).set(0)
+        self._metrics.source_reconnects.labels(self.name)
+        for channel in config.channels:
+            self._metrics.events_received.labels(self.name, channel)
+            self._metrics.events_forwarded.labels(self.name, channel)
 
     # --- lifecycle (called by the service) --------------------------------
 
