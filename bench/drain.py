@@ -43,6 +43,9 @@ class DrainResult:
     seconds: float
     first_event_seconds: float
     peak_rss_bytes: int
+    #: User plus system CPU seconds of the process from its start until
+    #: all events were stored: less sensitive to a busy machine than rates.
+    cpu_seconds: float
 
     @property
     def per_second(self) -> float:
@@ -54,6 +57,10 @@ class DrainResult:
         """Events per second from the first stored event to the last."""
         flowing = self.seconds - self.first_event_seconds
         return self.expected / flowing if flowing > 0 else float("nan")
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        return self.cpu_seconds / self.expected * 1e6
 
     @property
     def duplicates(self) -> int:
@@ -120,6 +127,17 @@ class ForwardingProcess:
         except psutil.Error:
             return 0
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU seconds of the measured process so far."""
+        try:
+            measured = self.measured()
+            if measured is None:
+                return 0.0
+            times = measured.cpu_times()
+        except psutil.Error:
+            return 0.0
+        return float(times.user + times.system)
+
     def terminate(self, timeout: float = STOP_SECONDS) -> int:
         """SIGTERM to the measured process, then its exit status.
 
@@ -180,6 +198,7 @@ def watch_drain(
                 first_event_at = now
         if stored >= expected:
             finished_at = now
+            cpu_seconds = forwarder.cpu_seconds()
             break
         status = forwarder.exit_status()
         if status is not None:
@@ -202,6 +221,7 @@ def watch_drain(
         seconds=finished_at - started,
         first_event_seconds=first_event_at - started,
         peak_rss_bytes=peak_rss,
+        cpu_seconds=cpu_seconds,
     )
 
 

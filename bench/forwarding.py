@@ -60,7 +60,7 @@ from bench import profiling
 from bench.baseline import BaselineError, stan_bench_rate
 from bench.drain import DrainError, DrainResult, ForwardingProcess, watch_drain
 from bench.events import EVENT_SIZE, backlog, bench_event, preload
-from bench.latency import LatencyResult, measure_latency
+from bench.latency import SLOW_MS, LatencyResult, measure_latency
 from bench.replicator import write_config
 from bench.tools import ToolMissingError, replicator_binary, require_tool
 from event_aggregator.validation import EventValidator, ValidEvent
@@ -325,6 +325,11 @@ class Bench:
             f"{result.first_event_seconds:.2f} s; {result.steady_per_second:,.0f}/s "
             "from then on)"
         )
+        say(
+            f"{label}: {result.cpu_seconds:.1f} CPU seconds (user+system) of the "
+            f"process: {result.cpu_us_per_event:.0f} us per event, "
+            f"{100 * result.cpu_seconds / result.seconds:.0f}% of one core"
+        )
         if result.duplicates:
             say(
                 f"{label}: the center holds {result.stored:,} events: "
@@ -399,6 +404,16 @@ class Bench:
             f"{result.max_ms:.1f} ms; {result.received:,} received, "
             f"{result.publish_errors} publish errors"
         )
+        if result.slow:
+            spans = ", ".join(
+                f"{first:.1f}-{last:.1f} s" for first, last in result.stalls[:8]
+            )
+            more = len(result.stalls) - 8
+            say(
+                f"latency: {result.slow} events over {SLOW_MS:g} ms, sent in "
+                f"{len(result.stalls)} stretches: {spans}"
+                + (f" and {more} more" if more > 0 else "")
+            )
         if result.received != result.sent:
             say(f"latency: {result.sent - result.received} events did not arrive")
         return result
@@ -423,7 +438,7 @@ class Bench:
             f"latency floor: {result.sent:,} events at {settings.latency_rate:,.0f}/s "
             f"through one server to a subscriber on it (no aggregator): p50 "
             f"{result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, max "
-            f"{result.max_ms:.1f} ms"
+            f"{result.max_ms:.1f} ms; {result.slow} over {SLOW_MS:g} ms"
         )
 
     def baseline(self) -> float:

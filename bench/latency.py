@@ -21,6 +21,10 @@ from stan_client import Msg, StanClient, StanError, StartPosition
 
 #: Seconds to wait for the last events after the publisher stopped.
 ARRIVAL_TIMEOUT = 30.0
+#: Latencies above this are "slow" in the report of when they happened.
+SLOW_MS = 50.0
+#: Slow events closer in time than this belong to the same stall.
+_STALL_GAP_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,32 +36,36 @@ class LatencyResult:
     max_ms: float
     publish_errors: int
     achieved_rate: float
+    slow: int
+    #: (first, last) send time in seconds since the start, of each group
+    #: of slow events: stalls rather than scattered outliers.
+    stalls: tuple[tuple[float, float], ...]
 
 
 class _Arrivals:
-    """Latencies in milliseconds, appended on the delivery thread."""
+    """(send time, latency in ms) per event, appended on the delivery thread."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self.latencies_ms: list[float] = []
+        self.samples: list[tuple[float, float]] = []
 
     def on_message(self, message: Msg) -> None:
         received_at = time.time()
         sent_at = float(json.loads(message.data)["data"]["sent_at"])
         with self._changed:
-            self.latencies_ms.append((received_at - sent_at) * 1000.0)
+            self.samples.append((sent_at, (received_at - sent_at) * 1000.0))
             self._changed.notify_all()
 
     def wait_for(self, count: int, timeout: float) -> int:
         deadline = time.monotonic() + timeout
         with self._changed:
-            while len(self.latencies_ms) < count:
+            while len(self.samples) < count:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._changed.wait(left)
-            return len(self.latencies_ms)
+            return len(self.samples)
 
 
 def measure_latency(
@@ -92,6 +100,7 @@ def measure_latency(
         publisher.connect()
         try:
             total = int(rate * seconds)
+            started_at = time.time()
             started = time.monotonic()
             for number in range(total):
                 delay = started + number / rate - time.monotonic()
@@ -105,7 +114,7 @@ def measure_latency(
             publisher.close()
     finally:
         receiver.close()
-    latencies = sorted(arrivals.latencies_ms)
+    latencies = sorted(latency for _, latency in arrivals.samples)
     if len(latencies) < 2:
         raise StanError(f"only {len(latencies)} of {total} events reached the center")
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
@@ -117,4 +126,22 @@ def measure_latency(
         max_ms=latencies[-1],
         publish_errors=len(errors),
         achieved_rate=achieved,
+        slow=sum(1 for latency in latencies if latency > SLOW_MS),
+        stalls=_stalls(arrivals.samples, started_at),
     )
+
+
+def _stalls(
+    samples: list[tuple[float, float]], started_at: float
+) -> tuple[tuple[float, float], ...]:
+    """Group the slow events by send time into (first, last) spans."""
+    spans: list[tuple[float, float]] = []
+    for sent_at, latency in sorted(samples):
+        if latency <= SLOW_MS:
+            continue
+        offset = sent_at - started_at
+        if spans and offset - spans[-1][1] <= _STALL_GAP_SECONDS:
+            spans[-1] = (spans[-1][0], offset)
+        else:
+            spans.append((offset, offset))
+    return tuple(spans)
