@@ -229,15 +229,18 @@ class Source:
         fails here at the subscribe step, and counts as unreachable.
         """
         self._client.connect()
-        subscriptions: dict[str, Subscription] = {}
+        with self._lock:
+            self._subscriptions = {}
         try:
             for channel in self.config.channels:
-                subscriptions[channel] = self._subscribe(channel)
+                subscription = self._subscribe(channel)
+                # Published at once: its first messages may be forwarded and
+                # confirmed before the next channel is subscribed.
+                with self._lock:
+                    self._subscriptions[channel] = subscription
         except StanError:
             self._close_client()
             raise
-        with self._lock:
-            self._subscriptions = subscriptions
         self._subscribed = True
 
     def _subscribe(self, channel: str) -> Subscription:
