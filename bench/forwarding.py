@@ -411,7 +411,7 @@ class Bench:
             more = len(result.stalls) - 8
             say(
                 f"latency: {result.slow} events over {SLOW_MS:g} ms, sent in "
-                f"{len(result.stalls)} stretches: {spans}"
+                f"{len(result.stalls)} stretch(es): {spans}"
                 + (f" and {more} more" if more > 0 else "")
             )
         if result.received != result.sent:
