@@ -16,12 +16,15 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from event_aggregator.backoff import Backoff
 from event_aggregator.config import DestinationConfig
 from event_aggregator.metrics import Metrics
 from event_aggregator.pipeline import ForwardItem
+from event_aggregator.reconcile import stored_copies
 from event_aggregator.source import tls_options
 from stan_client import (
     ConnectionLostError,
@@ -41,6 +44,9 @@ _RECONNECT_MAX = 5.0
 _POLL_SECONDS = 0.25
 
 TOO_LARGE_REASON = "too_large"
+# Reading back starts this long before the first publish of the oldest
+# unconfirmed event, to allow for the destination's clock being behind ours.
+_CLOCK_MARGIN_SECONDS = 5.0
 
 
 class Forwarder:
@@ -162,6 +168,8 @@ class Forwarder:
 
     def _publish(self, item: ForwardItem) -> None:
         started = time.monotonic()
+        if not item.first_sent:
+            item.first_sent = time.time()
 
         def on_ack(guid: str, error: StanError | None) -> None:
             self._on_ack(item, started, error)
@@ -245,6 +253,7 @@ class Forwarder:
                     return False
                 continue
             self._connection_down.clear()
+            self._skip_what_was_stored()
             outage = self.outage_seconds()
             self._outage_since = None
             self._metrics.destination_connected.set(1)
@@ -261,6 +270,58 @@ class Forwarder:
             )
             return True
         return False
+
+    def _skip_what_was_stored(self) -> None:
+        """Ack, without publishing again, what the destination already holds.
+
+        Publishes without a PubAck may have been stored all the same (see
+        :mod:`event_aggregator.reconcile`); reading the channels back finds
+        them, so that a stalled destination does not cost a duplicate for
+        every publish that was in flight.
+        """
+        with self._retry_lock:
+            pending = [item for _order, item in self._retry if item.first_sent]
+        by_channel: dict[str, list[ForwardItem]] = defaultdict(list)
+        for item in pending:
+            by_channel[item.destination_channel].append(item)
+        skipped: set[int] = set()
+        for channel, items in by_channel.items():
+            since = min(item.first_sent for item in items) - _CLOCK_MARGIN_SECONDS
+            wanted = Counter(item.payload for item in items)
+            try:
+                found = stored_copies(
+                    self._client,
+                    channel,
+                    wanted,
+                    datetime.fromtimestamp(since, tz=UTC),
+                    timeout=self.config.connect_timeout * 2,
+                )
+            except StanError as err:
+                logger.warning(
+                    "could not read %s back from the destination: %s; %d events "
+                    "are published again and may arrive twice",
+                    channel,
+                    err,
+                    len(items),
+                    extra={"channel": channel},
+                )
+                continue
+            for item in items:
+                if found[item.payload] > 0:
+                    found[item.payload] -= 1
+                    skipped.add(item.order)
+                    item.source.acknowledge(item)
+        if not skipped:
+            return
+        with self._retry_lock:
+            self._retry = [entry for entry in self._retry if entry[0] not in skipped]
+            heapq.heapify(self._retry)
+        logger.info(
+            "%d events without a PubAck were stored by the destination after all; "
+            "not publishing them again",
+            len(skipped),
+            extra={"destination": self.config.name, "skipped": len(skipped)},
+        )
 
     def _wait_before_retry(self, backoff: Backoff, error: StanError) -> bool:
         elapsed = self.outage_seconds()

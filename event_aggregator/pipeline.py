@@ -36,6 +36,8 @@ class ForwardItem:
     timestamp_ns: int
     order: int
     dead_letter: bool = False
+    #: Wall-clock time of the first publish attempt (0 before it).
+    first_sent: float = 0.0
 
     @property
     def key(self) -> tuple[str, int]:

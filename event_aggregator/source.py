@@ -36,10 +36,12 @@ logger = logging.getLogger(__name__)
 
 # How often a callback blocked on a full queue checks whether to give up.
 _PUT_POLL_SECONDS = 0.25
-# Keys of messages whose ack could not be sent (the source was down when the
-# destination confirmed them). A redelivery of one is acked, not forwarded
-# again. Bounded: beyond it, a redelivery is merely forwarded twice.
-_MAX_REMEMBERED_ACKS = 100_000
+# How many settled messages (forwarded, dead-lettered or refused) each source
+# remembers. A redelivery of one of them is acked again, not forwarded
+# again: the server redelivers a message whose ack was lost with a
+# connection, or crossed the redelivery on the wire. Bounded: beyond it, such
+# a redelivery is merely forwarded twice.
+_MAX_REMEMBERED_DONE = 20_000
 # Seconds to wait for acks to reach the server before closing.
 _FLUSH_SECONDS = 2.0
 
@@ -116,8 +118,11 @@ class Source:
         # (new messages) and the destination's I/O thread (acks).
         self._lock = threading.Lock()
         self._subscriptions: dict[str, Subscription] = {}
-        self._in_pipeline: set[tuple[str, int]] = set()
-        self._acked_late: OrderedDict[tuple[str, int], None] = OrderedDict()
+        # Key (channel, sequence) -> hash of the payload, for messages handed
+        # to the forwarder and not yet settled, and for the last settled ones.
+        # The hash guards against a reset edge store reusing sequences.
+        self._in_pipeline: dict[tuple[str, int], int] = {}
+        self._done: OrderedDict[tuple[str, int], int] = OrderedDict()
 
         self._subscribed = False
         self._last_error = ""
@@ -297,8 +302,9 @@ class Source:
         self._metrics.events_received.labels(self.name, message.channel).inc()
         self._last_message_at = time.monotonic()
         key = (message.channel, message.sequence)
+        fingerprint = hash(message.data)
         with self._lock:
-            if key in self._in_pipeline:
+            if self._in_pipeline.get(key) == fingerprint:
                 # A redelivery of a message that is queued or being
                 # published: its ack will come from that copy.
                 logger.debug(
@@ -308,14 +314,17 @@ class Source:
                     extra={"source": self.name, "channel": message.channel},
                 )
                 return
-            acked_late = key in self._acked_late
-            if acked_late:
-                del self._acked_late[key]
-            else:
-                self._in_pipeline.add(key)
-        if acked_late:
-            # Already stored at the destination; its ack was lost with an
-            # earlier connection.
+            settled = message.redelivered and self._done.get(key) == fingerprint
+            if not settled:
+                self._in_pipeline[key] = fingerprint
+        if settled:
+            # Already forwarded; the ack was lost or crossed this redelivery.
+            logger.debug(
+                "acking again the redelivery of settled %s/%d",
+                message.channel,
+                message.sequence,
+                extra={"source": self.name, "channel": message.channel},
+            )
             self._ack(message.channel, message.sequence)
             return
 
@@ -349,8 +358,7 @@ class Source:
             self.name, message.channel, message.sequence, reason, text
         )
         if self._dead_letter_channel is None:
-            with self._lock:
-                self._in_pipeline.discard((message.channel, message.sequence))
+            self._settle((message.channel, message.sequence))
             self._ack(message.channel, message.sequence)
             return
         envelope = dead_letter_envelope(
@@ -389,7 +397,7 @@ class Source:
             except queue.Full:
                 continue
         with self._lock:
-            self._in_pipeline.discard(item.key)
+            self._in_pipeline.pop(item.key, None)
 
     # --- outcomes (on the destination's I/O thread) -----------------------
 
@@ -397,8 +405,7 @@ class Source:
         """The destination stored the item: ack the source message."""
         if not item.dead_letter:
             self._metrics.events_forwarded.labels(self.name, item.channel).inc()
-        with self._lock:
-            self._in_pipeline.discard(item.key)
+        self._settle(item.key)
         self._ack(item.channel, item.sequence)
 
     def reject(self, item: ForwardItem, reason: str, message: str) -> None:
@@ -407,21 +414,31 @@ class Source:
         self._invalid_log.refused(
             self.name, item.channel, item.sequence, reason, message
         )
-        with self._lock:
-            self._in_pipeline.discard(item.key)
+        self._settle(item.key)
         self._ack(item.channel, item.sequence)
 
+    def _settle(self, key: tuple[str, int]) -> None:
+        """Move a message from the pipeline to the remembered settled ones."""
+        with self._lock:
+            fingerprint = self._in_pipeline.pop(key, None)
+            if fingerprint is None:
+                return
+            self._done[key] = fingerprint
+            self._done.move_to_end(key)
+            if len(self._done) > _MAX_REMEMBERED_DONE:
+                self._done.popitem(last=False)
+
     def _ack(self, channel: str, sequence: int) -> None:
-        """Ack on the channel's current subscription, or remember to."""
+        """Ack on the channel's current subscription.
+
+        When the source is down, the ack is lost; the server redelivers the
+        message later, and the remembered settled key acks it then.
+        """
         with self._lock:
             subscription = self._subscriptions.get(channel)
-        if subscription is not None and subscription.is_active:
-            try:
-                subscription.ack(sequence)
-                return
-            except StanError as err:
-                logger.debug("ack of %s/%d failed: %s", channel, sequence, err)
-        with self._lock:
-            self._acked_late[(channel, sequence)] = None
-            while len(self._acked_late) > _MAX_REMEMBERED_ACKS:
-                self._acked_late.popitem(last=False)
+        if subscription is None or not subscription.is_active:
+            return
+        try:
+            subscription.ack(sequence)
+        except StanError as err:
+            logger.debug("ack of %s/%d failed: %s", channel, sequence, err)
