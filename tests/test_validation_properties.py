@@ -31,6 +31,7 @@ from event_aggregator.validation.jsontext import (
     parse_iterative,
     parse_recursive,
 )
+from event_aggregator.validation.schema import SchemaCheck, envelope_view, load_schema
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -559,3 +560,35 @@ def test_the_iterative_parser_accepts_and_rejects_like_the_standard_one(
     text: str,
 ) -> None:
     assert _outcome(parse_iterative, text) == _outcome(parse_recursive, text)
+
+
+SCHEMA_CHECKS = {
+    version: SchemaCheck(load_schema(version)) for version in ("1.0", "0.3")
+}
+
+
+@PROPERTY
+@given(
+    st.sampled_from(sorted(SCHEMA_CHECKS)),
+    valid_events,
+    st.data(),
+)
+def test_both_schema_engines_give_the_same_answer(
+    version: str, event: dict[str, Any], data: st.DataObject
+) -> None:
+    """jsonschema-rs (the hot path) and jsonschema agree on every envelope.
+
+    The envelope is a generated event with one member retyped, renamed or
+    dropped, so that both valid and invalid envelopes are covered.
+    """
+    name = data.draw(st.sampled_from(sorted(event)))
+    change = data.draw(st.sampled_from(["retype", "rename", "drop", "keep"]))
+    if change == "retype":
+        event[name] = data.draw(json_values)
+    elif change == "rename":
+        event[data.draw(st.text(max_size=8))] = event.pop(name)
+    elif change == "drop":
+        del event[name]
+    envelope = envelope_view(event)
+    check = SCHEMA_CHECKS[version]
+    assert check.is_valid(envelope) == (check.first_violation_slowly(envelope) is None)

@@ -1,9 +1,16 @@
 """The seam between the validator and a JSON Schema engine.
 
 Everything the validator needs from a schema engine is "the first violation
-of this schema by this envelope", so that is the whole interface. The engine
-today is ``jsonschema``; swapping in another (``jsonschema-rs`` reads the same
-files) changes only :class:`SchemaCheck`.
+of this schema by this envelope", so that is the whole interface.
+
+Two engines read the same schema files. ``jsonschema-rs`` (Rust) answers
+"valid or not" in about half a microsecond, against some 60 for the
+``jsonschema`` package, which profiling showed to be most of the cost of
+forwarding an event. Valid events, the common case, only meet the fast
+engine. For an invalid one, ``jsonschema`` then names the first violation
+in the order of the schema file, so verdicts and reason codes are the same
+as with ``jsonschema`` alone (a property test holds the two engines to the
+same answer).
 
 The engine sees the envelope, never the payload: :func:`envelope_view`
 replaces the value of ``data`` by ``null`` and every array or object value by
@@ -22,6 +29,7 @@ from typing import Any, Final, cast
 # Typed by types-jsonschema where installed; the ignore keeps mypy clean
 # without the stubs too.
 import jsonschema.validators  # type: ignore[import-untyped, unused-ignore]
+import jsonschema_rs
 
 _SCHEMA_FILES: Final = {
     "1.0": "cloudevents-1.0.schema.json",
@@ -87,12 +95,25 @@ class SchemaCheck:
         validator_class = jsonschema.validators.validator_for(schema)
         validator_class.check_schema(schema)
         self._validator = validator_class(schema)
+        self._is_valid = jsonschema_rs.validator_for(schema).is_valid
+
+    def is_valid(self, envelope: Mapping[str, object]) -> bool:
+        """Whether the envelope satisfies the schema (the fast engine)."""
+        return bool(self._is_valid(envelope))
 
     def first_violation(self, envelope: Mapping[str, object]) -> SchemaViolation | None:
         """Check an envelope view; return its first violation or ``None``.
 
         :param envelope: the output of :func:`envelope_view`.
         """
+        if self._is_valid(envelope):
+            return None
+        return self.first_violation_slowly(envelope)
+
+    def first_violation_slowly(
+        self, envelope: Mapping[str, object]
+    ) -> SchemaViolation | None:
+        """The first violation as the ``jsonschema`` package finds it."""
         error = next(self._validator.iter_errors(cast(Any, envelope)), None)
         if error is None:
             return None
