@@ -193,9 +193,7 @@ class Forwarder:
             self._refused_since = None
             self._metrics.publish_seconds.observe(time.monotonic() - started)
             lag = time.time() - item.timestamp_ns / 1e9
-            self._metrics.forward_lag_seconds.labels(item.source.name).observe(
-                max(0.0, lag)
-            )
+            item.source.lag_histogram.observe(max(0.0, lag))
             item.source.acknowledge(item)
             return
         self._retry_later(item)

@@ -6,11 +6,15 @@ import itertools
 from dataclasses import dataclass
 from typing import Protocol
 
+from prometheus_client import Histogram
+
 
 class Acknowledger(Protocol):
     """The source side of an item: told how its publish ended."""
 
     name: str
+    #: Where the forwarder records this source's forward lag.
+    lag_histogram: Histogram
 
     def acknowledge(self, item: ForwardItem) -> None:
         """The destination stored the item: ack the source message."""

@@ -132,9 +132,18 @@ class Source:
         # increase() see the first event, not only the ones after it.
         self._metrics.source_connected.labels(self.name).set(0)
         self._metrics.source_reconnects.labels(self.name)
-        for channel in config.channels:
-            self._metrics.events_received.labels(self.name, channel)
-            self._metrics.events_forwarded.labels(self.name, channel)
+        # The per-channel children, looked up once: labels() costs a lock
+        # and a dict lookup on every event otherwise.
+        self._received = {
+            channel: metrics.events_received.labels(self.name, channel)
+            for channel in config.channels
+        }
+        self._forwarded = {
+            channel: metrics.events_forwarded.labels(self.name, channel)
+            for channel in config.channels
+        }
+        #: The forward-lag histogram of this source (used by the forwarder).
+        self.lag_histogram = metrics.forward_lag_seconds.labels(self.name)
 
     # --- lifecycle (called by the service) --------------------------------
 
@@ -299,7 +308,7 @@ class Source:
     # --- messages (on the client's delivery thread) -----------------------
 
     def _on_message(self, message: Msg) -> None:
-        self._metrics.events_received.labels(self.name, message.channel).inc()
+        self._received[message.channel].inc()
         self._last_message_at = time.monotonic()
         key = (message.channel, message.sequence)
         fingerprint = hash(message.data)
@@ -404,7 +413,7 @@ class Source:
     def acknowledge(self, item: ForwardItem) -> None:
         """The destination stored the item: ack the source message."""
         if not item.dead_letter:
-            self._metrics.events_forwarded.labels(self.name, item.channel).inc()
+            self._forwarded[item.channel].inc()
         self._settle(item.key)
         self._ack(item.channel, item.sequence)
 

@@ -98,7 +98,9 @@ class Deliverer:
                 return
             self._waiting.add(key)
             self._messages.append(message)
-            self._condition.notify()
+            if len(self._messages) == 1:
+                # Only an empty queue can have the thread waiting on it.
+                self._condition.notify()
 
     def stop(self, timeout: float | None = 5.0) -> None:
         """Drop what is waiting and end the thread after its current callback.
@@ -127,11 +129,17 @@ class Deliverer:
 
     def _run(self) -> None:
         while True:
+            # Take everything that is waiting at once: one lock round trip
+            # per burst instead of one per message.
             with self._condition:
                 while not self._messages and not self._stopped:
                     self._condition.wait()
                 if self._stopped:
                     return
-                message = self._messages.popleft()
-                self._waiting.discard((message.subscription, message.sequence))
-            message.subscription.deliver(message)
+                batch = self._messages
+                self._messages = deque()
+                self._waiting.clear()
+            for message in batch:
+                if self._stopped:
+                    return
+                message.subscription.deliver(message)

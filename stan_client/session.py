@@ -117,7 +117,10 @@ class Session:
         self._lock = threading.Lock()
         self._subscriptions: dict[int, Subscription] = {}
         self._pending: dict[str, _PendingPublish] = {}
-        self._window = threading.BoundedSemaphore(options.max_pub_acks_inflight)
+        # The window of publishes in flight is the size of _pending: waiting
+        # for room costs nothing extra on the lock that guards it anyway.
+        self._room = threading.Condition(self._lock)
+        self._window = options.max_pub_acks_inflight
         self._pings_out = 0
         self._deliverer: Deliverer | None = None
         self.nats = NatsConnection(
@@ -238,14 +241,6 @@ class Session:
 
         Blocks while ``max_pub_acks_inflight`` publishes await their PubAck.
         """
-        if not self._window.acquire(timeout=self.options.pub_ack_wait):
-            raise PublishAckTimeoutError(
-                f"no room to publish to {channel!r}: "
-                f"{self.options.max_pub_acks_inflight} publishes awaited "
-                f"their PubAck for {self.options.pub_ack_wait:g} s",
-                guid="",
-                channel=channel,
-            )
         guid = self.nats.tokens.next()
         frame = PubMsg(
             clientID=self.client_id,
@@ -256,8 +251,18 @@ class Session:
         ).SerializeToString()
         deadline = time.monotonic() + self.options.pub_ack_wait
         with self._lock:
+            while len(self._pending) >= self._window and self.is_open:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise PublishAckTimeoutError(
+                        f"no room to publish to {channel!r}: {self._window} "
+                        "publishes awaited their PubAck for "
+                        f"{self.options.pub_ack_wait:g} s",
+                        guid="",
+                        channel=channel,
+                    )
+                self._room.wait(remaining)
             if not self.is_open:
-                self._window.release()
                 raise self._unusable()
             self._pending[guid] = _PendingPublish(channel, handler, deadline)
         try:
@@ -265,8 +270,7 @@ class Session:
                 f"{self.responses.pubPrefix}.{channel}", frame, self._ack_inbox
             )
         except StanError:
-            if self._take_pending(guid) is not None:
-                self._window.release()
+            self._take_pending(guid)
             raise
         return guid
 
@@ -277,14 +281,16 @@ class Session:
 
     def _take_pending(self, guid: str) -> _PendingPublish | None:
         with self._lock:
-            return self._pending.pop(guid, None)
+            pending = self._pending.pop(guid, None)
+            if pending is not None and len(self._pending) == self._window - 1:
+                self._room.notify()
+            return pending
 
     def _on_pub_ack(self, subject: str, reply: str, payload: bytes) -> None:
         ack = PubAck.FromString(payload)
         pending = self._take_pending(ack.guid)
         if pending is None:
             return  # already timed out, or not ours
-        self._window.release()
         error = None
         if ack.error:
             error = PublishError(
@@ -305,8 +311,9 @@ class Session:
                 expired.append((guid, pending))
             for guid, _pending in expired:
                 del self._pending[guid]
+            if expired:
+                self._room.notify_all()
         for guid, pending in expired:
-            self._window.release()
             error = PublishAckTimeoutError(
                 f"no PubAck for the message to {pending.channel!r} within "
                 f"{self.options.pub_ack_wait:g} s",
@@ -536,10 +543,10 @@ class Session:
             self._subscriptions.clear()
             pending = list(self._pending.items())
             self._pending.clear()
+            self._room.notify_all()
         for subscription in subscriptions:
             subscription.deactivate()
         for guid, publish in pending:
-            self._window.release()
             _call_ack_handler(publish.handler, guid, error)
 
     def join_delivery(self, timeout: float) -> None:

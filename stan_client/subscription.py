@@ -22,6 +22,19 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Field 2 (sequence) of an Ack, as a varint: (2 << 3) | 0.
+_SEQUENCE_TAG = b"\x10"
+
+
+def _varint(value: int) -> bytes:
+    """Protobuf's base-128 varint encoding of a non-negative integer."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
 
 class StartPosition(enum.Enum):
     """Where a new subscription starts; a durable that exists resumes instead."""
@@ -72,6 +85,7 @@ class Subscription:
         self._session = session
         self._callback = callback
         self._active = False
+        self._ack_prefix = Ack(subject=channel).SerializeToString()
         # Set once the server's answer is known (activate or deactivate).
         self._settled = threading.Event()
 
@@ -90,7 +104,8 @@ class Subscription:
             raise ClientClosedError(
                 f"subscription to {self.channel!r} is closed; cannot ack {sequence}"
             )
-        frame = Ack(subject=self.channel, sequence=sequence).SerializeToString()
+        # An Ack is the channel (the same bytes every time) and the sequence.
+        frame = self._ack_prefix + _SEQUENCE_TAG + _varint(sequence)
         self._session.nats.publish(self.ack_inbox, frame)
 
     def unsubscribe(self) -> None:
@@ -123,7 +138,8 @@ class Subscription:
         # The server starts sending as soon as it created the subscription,
         # so a message can get here before the thread that asked has read
         # the answer and activated it: wait for that instead of dropping it.
-        self._settled.wait(self._session.request_timeout)
+        if not self._settled.is_set():
+            self._settled.wait(self._session.request_timeout)
         if not self.is_active:
             return
         try:
