@@ -79,6 +79,14 @@ class Demo:
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stan1_lines: list[str] = []
         self._line_arrived = threading.Condition()
+        # Several threads print the children's output: one line at a time.
+        self._output_lock = threading.Lock()
+
+    def say(self, text: str) -> None:
+        """Print whole lines, never interleaved with another thread's."""
+        with self._output_lock:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
 
     def url(self, name: str) -> str:
         return f"nats://127.0.0.1:{self.ports[name]}"
@@ -107,7 +115,9 @@ class Demo:
                 ],
                 output=subprocess.DEVNULL,
             )
-            print(f"{name}: nats-streaming-server on {self.url(name)} (log {folder})")
+            self.say(
+                f"{name}: nats-streaming-server on {self.url(name)} (log {folder})"
+            )
         for name in self.ports:
             self._wait_for_port(name)
 
@@ -152,8 +162,16 @@ class Demo:
 
     def publish(self, edge: str, data: str) -> None:
         command = pub_command(self.url(edge), data)
-        print(f"$ {' '.join(_quote(part) for part in command)}", flush=True)
-        subprocess.run([sys.executable, *command[1:]], cwd=REPO, check=True, timeout=30)
+        self.say(f"$ {' '.join(_quote(part) for part in command)}")
+        result = subprocess.run(
+            [sys.executable, *command[1:]],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        self.say((result.stdout + result.stderr).rstrip())
+        result.check_returncode()
 
     def wait_for_stan1(self, text: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -174,7 +192,7 @@ class Demo:
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                print(f"{name} did not stop; killing it")
+                self.say(f"{name} did not stop; killing it")
                 process.kill()
                 process.wait()
 
@@ -207,7 +225,7 @@ class Demo:
     def _relay_output(self, name: str, stream: IO[bytes], prefix: str) -> None:
         for raw in stream:
             line = raw.decode("utf-8", "replace").rstrip("\n")
-            print(prefix + line, flush=True)
+            self.say(prefix + line)
             if name == "stan_sub":
                 with self._line_arrived:
                     self.stan1_lines.append(line)
@@ -278,11 +296,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo.start_aggregator(demo.write_config())
         demo.start_subscriber()
         example = json.dumps(EXAMPLE_EVENT, separators=(",", ":"))
-        print("\npublishing the example event to stan2 and an invalid one to stan3:")
+        demo.say("\npublishing the example event to stan2 and an invalid one to stan3:")
         demo.publish("stan2", example)
         demo.publish("stan3", INVALID_MESSAGE)
-        arrived = demo.wait_for_stan1(EXAMPLE_EVENT["id"], READY_TIMEOUT)
-        print(
+        arrived = demo.wait_for_stan1(str(EXAMPLE_EVENT["id"]), READY_TIMEOUT)
+        demo.say(
             "\nthe example event reached stan1; the invalid one was refused "
             "(see the aggregator's warning above)."
             if arrived
@@ -291,12 +309,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.exit_after_demo:
             return 0 if arrived else 1
         command = " ".join(_quote(p) for p in pub_command(demo.url("stan2"), example))
-        print(f"\npublish more from another terminal (in this folder):\n  {command}")
-        print("press Ctrl-C to stop everything\n", flush=True)
+        demo.say(f"\npublish more from another terminal (in this folder):\n  {command}")
+        demo.say("press Ctrl-C to stop everything\n")
         stop.wait()
         return 0
     finally:
-        print("stopping...", flush=True)
+        demo.say("stopping...")
         demo.stop()
 
 
