@@ -17,6 +17,7 @@ from types import FrameType
 
 from event_aggregator import __version__
 from event_aggregator.config import ConfigError, load_config
+from event_aggregator.http import ListenError
 from event_aggregator.logs import configure_logging
 from event_aggregator.service import Aggregator
 
@@ -62,7 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     configure_logging(config.logging.level, config.logging.format, config.secrets())
-    aggregator = Aggregator(config)
+    try:
+        aggregator = Aggregator(config)
+    except ListenError as err:
+        print(f"{args.config}: http.listen: {err}", file=sys.stderr)
+        return EXIT_CONFIG
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         aggregator.request_stop()

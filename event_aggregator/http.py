@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 HealthReport = Callable[[], dict[str, Any]]
 
 
+class ListenError(Exception):
+    """The HTTP server cannot listen where the config says (port taken, bad host)."""
+
+
 class HealthServer:
     """A small threaded HTTP server for metrics and health checks.
 
@@ -42,7 +46,11 @@ class HealthServer:
     ) -> None:
         handler = _handler_class(registry, report)
         server_class = _Ipv6HttpServer if ":" in host else ThreadingHTTPServer
-        self._server = server_class((host, port), handler)
+        try:
+            self._server = server_class((host, port), handler)
+        except OSError as err:
+            shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            raise ListenError(f"cannot listen on {shown}: {err}") from err
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,

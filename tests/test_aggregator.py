@@ -1,6 +1,7 @@
 """The aggregator end to end: real servers, the real process, real signals."""
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -282,3 +283,26 @@ def test_check_version_and_help() -> None:
     helped = run_cli("--help")
     assert helped.returncode == 0
     assert "--check" in helped.stdout
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("listen", ["taken", "nosuchhost.invalid:9191"])
+def test_an_unusable_http_listen_address_exits_2_naming_the_key(
+    tmp_path: Path, listen: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        if listen == "taken":
+            listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        path = tmp_path / "config.yml"
+        path.write_text(
+            "destination: {url: 'nats://127.0.0.1:1', cluster_id: c}\n"
+            "sources: [{name: a, url: 'nats://127.0.0.1:2', cluster_id: c, "
+            "channels: [x]}]\n"
+            f"http: {{listen: '{listen}'}}\n"
+        )
+        result = run_cli(str(path))
+    assert result.returncode == 2, result.stderr
+    assert f"{path}: http.listen: cannot listen on" in result.stderr
+    assert "Traceback" not in result.stderr

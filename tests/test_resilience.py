@@ -761,3 +761,40 @@ def test_soak_random_faults_lose_nothing(
         f"{result.at_edges} at the edges)"
     )
     assert aggregators[-1].running()
+
+
+# --- 3b. the center killed and restarted under a steady stream -------------
+
+
+@pytest.mark.timeout(180)
+def test_center_killed_and_restarted_under_load_adds_few_duplicates(
+    center: StanServer,
+    edges: list[StanServer],
+    aggregator_factory: AggregatorFactory,
+) -> None:
+    """Publishes the center stored but never acked are found, not repeated."""
+    aggregator = aggregator_factory(
+        {
+            "destination": fast_destination(center, max_outage=60),
+            "sources": [
+                fast_source(f"edge{i}", edge, ack_wait=3)
+                for i, edge in enumerate(edges, 1)
+            ],
+        }
+    )
+    aggregator.start()
+    aggregator.wait_ready(["edge1", "edge2"])
+    publishers = [
+        SteadyPublisher(edge, CHANNEL, count=1000, rate=100, tag=f"e{i}").start()
+        for i, edge in enumerate(edges, 1)
+    ]
+    wait_until(lambda: center.channel_msg_count(CHANNEL) >= 300, 30, message="flow")
+    center.kill()
+    assert_stays(aggregator.running, 6, message="alive while the center is down")
+    center.restart()
+    for publisher in publishers:
+        publisher.join(60)
+    sent = {payload for p in publishers for payload in p.sent}
+    result = tally(center, edges, CHANNEL, sent)
+    print(f"center killed for 6 s under load: duplicates {result.duplicates}")
+    assert result.duplicates <= 5
