@@ -708,12 +708,40 @@ def test_keys_are_never_substituted(tmp_path: Path) -> None:
     ]
 
 
-def test_a_substituted_number_stays_a_string(tmp_path: Path) -> None:
+def test_a_whole_value_variable_is_read_as_the_number_a_key_wants(
+    tmp_path: Path,
+) -> None:
+    doc = edited(
+        lambda d: (
+            d["destination"].update(max_outage="${OUTAGE}", ping_max_out="${PINGS}"),
+            d["sources"][0].update(cluster_id="${CLUSTER}"),
+        )
+    )
+    path = write_doc(tmp_path, doc)
+    config = load_config(path, {"OUTAGE": "60", "PINGS": "4", "CLUSTER": "123"})
+    assert config.destination.max_outage == 60.0
+    assert config.destination.ping_max_out == 4
+    # A string key keeps the text, digits or not.
+    assert config.sources[0].cluster_id == "123"
+
+
+def test_a_variable_that_is_not_a_number_is_reported_for_a_numeric_key(
+    tmp_path: Path,
+) -> None:
     doc = edited(lambda d: d["destination"].update(max_outage="${OUTAGE}"))
     path = write_doc(tmp_path, doc)
-    assert problems_of(path, {"OUTAGE": "60"}) == [
+    assert problems_of(path, {"OUTAGE": "soon"}) == [
         f"{path}: destination.max_outage: must be a number of seconds greater"
-        " than 0, got '60'"
+        " than 0, got 'soon'"
+    ]
+
+
+def test_a_variable_inside_a_longer_value_stays_text(tmp_path: Path) -> None:
+    doc = edited(lambda d: d["destination"].update(max_outage="1${ZERO}"))
+    path = write_doc(tmp_path, doc)
+    assert problems_of(path, {"ZERO": "0"}) == [
+        f"{path}: destination.max_outage: must be a number of seconds greater"
+        " than 0, got '10'"
     ]
 
 

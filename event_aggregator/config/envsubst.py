@@ -1,11 +1,13 @@
 """``${VAR}`` substitution in the string values of a parsed YAML document.
 
 Secrets stay out of the config file: ``url: nats://agg:${EDGE_PASSWORD}@edge:4222``.
-Only string *values* are substituted, never keys, and the result stays a
-string (YAML has already decided the type). ``$${`` writes a literal ``${``;
-any other ``$`` is left alone. A missing variable is a config error naming the
-variable and the key path; its value is replaced by :data:`UNRESOLVED` so that
-validation does not report the same key a second time.
+Only string *values* are substituted, never keys. The result is a string,
+except that a value made of exactly one ``${VAR}`` may be read as a number
+or a boolean by a key that wants one (``max_outage: ${MAX_OUTAGE}``).
+``$${`` writes a literal ``${``; any other ``$`` is left alone. A missing
+variable is a config error naming the variable and the key path; its value
+is replaced by :data:`UNRESOLVED` so that validation does not report the
+same key a second time.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from event_aggregator.config.errors import Problems, child_path, index_path
-from event_aggregator.config.values import UNRESOLVED
+from event_aggregator.config.values import UNRESOLVED, FromEnvironment
 
 __all__ = ["MAX_VALUES", "TooLarge", "substitute"]
 
@@ -109,4 +111,14 @@ class _Walker:
             else:
                 pieces.append(self._environ[body])
         pieces.append(text[position:])
-        return UNRESOLVED if failed else "".join(pieces)
+        if failed:
+            return UNRESOLVED
+        result = "".join(pieces)
+        if (
+            _VAR_NAME.fullmatch(text[2:-1])
+            and text.startswith("${")
+            and text[-1] == "}"
+        ):
+            # The whole value is one variable: a numeric key may read it.
+            return FromEnvironment(result)
+        return result

@@ -89,6 +89,30 @@ def run(check: Check, value: Any, key_path: str, problems: Problems) -> Any:
     return check(value, key_path, problems)
 
 
+class FromEnvironment(str):
+    """A whole value that came from one ``${VAR}``, e.g. ``max_outage: ${T}``.
+
+    It is a string, since that is all an environment variable holds; keys
+    that want a number or a boolean read it as YAML would have read it
+    written in place (``30``, ``2.5``, ``true``).
+    """
+
+
+def _from_environment(value: Any) -> Any:
+    """The number or boolean a :class:`FromEnvironment` string spells, if any."""
+    if not isinstance(value, FromEnvironment):
+        return value
+    text = value.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            continue
+    return value
+
+
 def _is_number(value: Any) -> bool:
     if isinstance(value, bool):
         return False
@@ -106,6 +130,7 @@ def duration(*, allow_zero: bool = False) -> Check:
     )
 
     def check(value: Any, key_path: str, problems: Problems) -> Any:
+        value = _from_environment(value)
         if not _is_number(value) or value < 0 or (value == 0 and not allow_zero):
             problems.add(key_path, f"must be {what}, got {problems.show(value)}")
             return INVALID
@@ -130,6 +155,7 @@ def integer(low: int, high: int | None = None, *, unit: str = "") -> Check:
         what = f"{kind} from {low} to {high}"
 
     def check(value: Any, key_path: str, problems: Problems) -> Any:
+        value = _from_environment(value)
         if (
             isinstance(value, bool)
             or not isinstance(value, int)
@@ -151,6 +177,7 @@ def number(low: float, high: float | None = None) -> Check:
         what = f"a number from {low:g} to {high:g}"
 
     def check(value: Any, key_path: str, problems: Problems) -> Any:
+        value = _from_environment(value)
         if not _is_number(value) or value < low or (high is not None and value > high):
             problems.add(key_path, f"must be {what}, got {problems.show(value)}")
             return INVALID
@@ -161,6 +188,7 @@ def number(low: float, high: float | None = None) -> Check:
 
 def boolean(value: Any, key_path: str, problems: Problems) -> Any:
     """``true`` or ``false``; a quoted ``"true"`` is a mistake worth reporting."""
+    value = _from_environment(value)
     if not isinstance(value, bool):
         problems.add(key_path, f"must be true or false, got {problems.show(value)}")
         return INVALID
