@@ -86,6 +86,14 @@ class InvalidEventLog:
             )
 
 
+# Payloads up to this size travel whole in their envelope: in base64 that
+# is 683 KiB, which a server with the default max_payload (1 MiB) takes.
+# Larger ones keep only their first DEAD_LETTER_KEPT_BYTES, so that the
+# dead letter itself is never too large to publish.
+DEAD_LETTER_MAX_WHOLE = 512 * 1024
+DEAD_LETTER_KEPT_BYTES = 64 * 1024
+
+
 def dead_letter_envelope(
     *,
     source: str,
@@ -98,9 +106,13 @@ def dead_letter_envelope(
 ) -> bytes:
     """The JSON document published to the dead-letter channel.
 
-    The original payload is kept whole, in base64, since it may not even be
-    text.
+    The original payload is kept in base64, since it may not even be text;
+    whole up to :data:`DEAD_LETTER_MAX_WHOLE` bytes, else its beginning
+    only, with ``payload_truncated`` set. ``payload_size`` is always the
+    original size.
     """
+    truncated = len(payload) > DEAD_LETTER_MAX_WHOLE
+    kept = payload[:DEAD_LETTER_KEPT_BYTES] if truncated else payload
     envelope = {
         "reason": reason,
         "message": message,
@@ -111,6 +123,8 @@ def dead_letter_envelope(
         "edge_time": datetime.fromtimestamp(edge_timestamp_ns / 1e9, tz=UTC).isoformat(
             timespec="milliseconds"
         ),
-        "payload_base64": base64.b64encode(payload).decode("ascii"),
+        "payload_size": len(payload),
+        "payload_truncated": truncated,
+        "payload_base64": base64.b64encode(kept).decode("ascii"),
     }
     return json.dumps(envelope, separators=(",", ":")).encode()

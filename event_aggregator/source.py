@@ -418,11 +418,30 @@ class Source:
         self._ack(item.channel, item.sequence)
 
     def reject(self, item: ForwardItem, reason: str, message: str) -> None:
-        """The item can never be published: count it, log it, ack it."""
-        self._metrics.events_invalid.labels(self.name, reason).inc()
-        self._invalid_log.refused(
-            self.name, item.channel, item.sequence, reason, message
-        )
+        """The item can never be published: count it, log it, ack it.
+
+        A dead letter that cannot be published was counted already, when its
+        message was refused; only the failed dead letter is logged.
+        """
+        if item.dead_letter:
+            logger.warning(
+                "could not dead-letter %s/%d from %s: %s; it is dropped",
+                item.channel,
+                item.sequence,
+                self.name,
+                message,
+                extra={
+                    "source": self.name,
+                    "channel": item.channel,
+                    "sequence": item.sequence,
+                    "reason": reason,
+                },
+            )
+        else:
+            self._metrics.events_invalid.labels(self.name, reason).inc()
+            self._invalid_log.refused(
+                self.name, item.channel, item.sequence, reason, message
+            )
         self._settle(item.key)
         self._ack(item.channel, item.sequence)
 

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import random
 
 import pytest
 
@@ -90,3 +91,34 @@ def test_valid_events_arrive_and_invalid_ones_are_dead_lettered_once(
         10,
         message="no message pending at the edges",
     )
+
+
+@pytest.mark.timeout(120)
+def test_a_large_invalid_message_is_dead_lettered_with_its_beginning(
+    stan_server_factory: StanServerFactory, aggregator_factory: AggregatorFactory
+) -> None:
+    center = stan_server_factory(cluster_id="center", name="center")
+    edge = stan_server_factory(cluster_id="edge", name="edge")
+    aggregator = aggregator_factory(
+        {
+            "destination": destination_entry(center),
+            "sources": [source_entry("edge1", edge, [CHANNEL])],
+            "validation": {"dead_letter_channel": DEAD_LETTERS},
+        }
+    )
+    aggregator.start()
+    aggregator.wait_ready(["edge1"])
+    big = random.Random(3).randbytes(900 * 1024)
+    after = cloud_event(1, source="/after")
+    publish_all(edge.url, "edge", CHANNEL, [big, after])
+
+    assert read_channel(center.url, "center", CHANNEL, 1) == [after]
+    [raw] = read_channel(center.url, "center", DEAD_LETTERS, 1)
+    letter = json.loads(raw)
+    assert letter["payload_truncated"] is True
+    assert letter["payload_size"] == len(big)
+    kept = base64.b64decode(letter["payload_base64"])
+    assert big.startswith(kept)
+    assert 0 < len(kept) < len(big)
+    refusals = [r for r in aggregator.records() if "refused" in r["message"]]
+    assert len(refusals) == 1, "counted and logged once"
