@@ -183,7 +183,7 @@ class Forwarder:
         except StanError as err:
             self._retry_later(item)
             if isinstance(err, PublishError):
-                self._reset_reason = err
+                self._request_reset(err)
 
     def _on_ack(
         self, item: ForwardItem, started: float, error: StanError | None
@@ -201,11 +201,20 @@ class Forwarder:
             # Refused, or no PubAck in time: the session is suspect.
             if self._refused_since is None:
                 self._refused_since = time.monotonic()
-            self._reset_reason = error
+            self._request_reset(error)
 
     def _retry_later(self, item: ForwardItem) -> None:
         with self._retry_lock:
             heapq.heappush(self._retry, (item.order, item))
+
+    def _request_reset(self, reason: StanError) -> None:
+        with self._retry_lock:
+            self._reset_reason = reason
+
+    def _take_reset_reason(self) -> StanError | None:
+        with self._retry_lock:
+            reason, self._reset_reason = self._reset_reason, None
+        return reason
 
     # --- the destination connection ---------------------------------------
 
@@ -213,20 +222,25 @@ class Forwarder:
         self, client: StanClient, error: ConnectionLostError
     ) -> None:
         if self._outage_since is None:
-            self._outage_since = time.monotonic()
+            # The outage began at the last sign of life, not when the pings
+            # finally noticed it: max_outage counts from there.
+            last_heard = client.last_heard
+            self._outage_since = time.monotonic() if last_heard is None else last_heard
         self._metrics.destination_connected.set(0)
+        with self._retry_lock:
+            unconfirmed = len(self._retry)
         logger.warning(
             "lost the destination %s: %s; %d events to publish again",
             self.config.name,
             error.reason,
-            len(self._retry),
+            unconfirmed,
             extra={"destination": self.config.name, "reason": error.reason},
         )
         self._connection_down.set()
 
     def _restore_connection(self) -> bool:
         """Reconnect within max_outage; False when giving up or stopping."""
-        reason = self._reset_reason
+        reason = self._take_reset_reason()
         if reason is not None:
             logger.warning(
                 "destination %s: %s; opening a new session",
@@ -238,7 +252,6 @@ class Forwarder:
                 self._outage_since = time.monotonic()
             self._metrics.destination_connected.set(0)
             self._close_client()
-            self._reset_reason = None
         if self._refusals_exceed_budget():
             return False
 

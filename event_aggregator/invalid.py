@@ -64,14 +64,13 @@ class InvalidEventLog:
             fields["suppressed"] = suppressed
             logger.warning(
                 "refused an invalid event from %s on %s (sequence %d): %s: %s "
-                "(%d similar refusals not logged in the last %g s)",
+                "(and %d more with this reason since the last warning)",
                 source,
                 channel,
                 sequence,
                 reason,
                 message,
                 suppressed,
-                self._interval,
                 extra=fields,
             )
         else:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import ssl
 import sys
 import types
 from typing import Any
@@ -111,7 +112,13 @@ class Handshake(_ThreadFreeClient):  # type: ignore[misc]
                 line = self._socket_buffer[:wanted]
                 self._socket_buffer = self._socket_buffer[wanted:]
                 return bytes(line)
-            chunk = self._socket.recv(65536)
+            try:
+                chunk = self._socket.recv(65536)
+            except (TimeoutError, ssl.SSLError):
+                raise  # pynats2 turns these into "no answer", quietly
+            except OSError as err:
+                # pynats2 would log this at ERROR and carry on as "no answer".
+                raise ClosedDuringHandshake(f"{type(err).__name__}: {err}") from err
             if not chunk:
                 # Not an OSError on purpose: pynats2 would log and swallow it.
                 raise ClosedDuringHandshake("the server closed the connection")

@@ -206,6 +206,16 @@ class StanClient:
         return session is not None and session.is_open
 
     @property
+    def last_heard(self) -> float | None:
+        """``time.monotonic()`` when the server last sent anything, or None.
+
+        After a lost connection, this is when the outage really began: the
+        loss itself is only noticed some pings later.
+        """
+        session = self._session
+        return session.nats.last_received if session is not None else None
+
+    @property
     def publishes_in_flight(self) -> int:
         """Publishes awaiting their PubAck in the current session."""
         session = self._session

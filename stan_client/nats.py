@@ -148,6 +148,9 @@ class NatsConnection:
         self._closing = False
         self._lost_error: NatsConnectionError | None = None
         self._abort_error: StanError | None = None
+        #: time.monotonic() of the last bytes read from the server: the last
+        #: sign of life, from which an outage really started.
+        self.last_received = time.monotonic()
         self._io_thread_id = 0
         self._last_server_error = ""
 
@@ -398,6 +401,8 @@ class NatsConnection:
             self._close_quietly(handshake)
             if isinstance(err, TimeoutError | _pynats.pynats2_errors.NATSError):
                 problem = f"no answer within {self._connect_timeout:g} s"
+            elif isinstance(err, _pynats.ClosedDuringHandshake):
+                problem = str(err)
             else:
                 problem = _describe(err)
             raise ServerUnreachableError(
@@ -632,6 +637,7 @@ class NatsConnection:
                 break
             if not chunk:
                 raise self._closed_by_server()
+            self.last_received = time.monotonic()
             self._inbound += chunk
             # A TLS socket may hold decrypted bytes that select() cannot see.
             if not (isinstance(sock, ssl.SSLSocket) and sock.pending()):

@@ -798,3 +798,31 @@ def test_center_killed_and_restarted_under_load_adds_few_duplicates(
     result = tally(center, edges, CHANNEL, sent)
     print(f"center killed for 6 s under load: duplicates {result.duplicates}")
     assert result.duplicates <= 5
+
+
+@pytest.mark.timeout(120)
+def test_max_outage_counts_from_the_centers_last_sign_of_life(
+    center: StanServer,
+    edges: list[StanServer],
+    aggregator_factory: AggregatorFactory,
+) -> None:
+    """Detection takes a few pings; the outage clock does not wait for it."""
+    aggregator = aggregator_factory(
+        {
+            "destination": destination_entry(
+                center, max_outage=10, ping_interval=2, ping_max_out=2
+            ),
+            "sources": [fast_source("edge1", edges[0])],
+        }
+    )
+    aggregator.start()
+    aggregator.wait_ready(["edge1"])
+    center.freeze()
+    frozen_at = time.monotonic()
+    assert aggregator.wait(timeout=40) == 1
+    took = time.monotonic() - frozen_at
+    center.thaw()
+    print(f"frozen center: exit 1 after {took:.1f} s with max_outage 10 s")
+    # The pings need about 6 s to notice; counted from then, the exit would
+    # come after 16 s. Counted from the last word of the server: about 10 s.
+    assert took < 10 + 3
