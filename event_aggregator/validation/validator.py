@@ -130,10 +130,13 @@ class EventValidator:
                 "missing_specversion",
                 "The required attribute 'specversion' is absent or null.",
             )
-        if (
-            not isinstance(specversion, str)
-            or specversion not in SUPPORTED_SPECVERSIONS
-        ):
+        if not isinstance(specversion, str):
+            raise InvalidEvent(
+                "bad_specversion",
+                f"Attribute 'specversion' is the JSON value {show(specversion)}, "
+                'not a string; it must be "1.0" or "0.3".',
+            )
+        if specversion not in SUPPORTED_SPECVERSIONS:
             raise InvalidEvent(
                 "bad_specversion",
                 f"Attribute 'specversion' is {show(specversion)}; only "
