@@ -341,13 +341,15 @@ class Source:
         if isinstance(verdict, Rejection):
             self._refuse(message, verdict.reason, verdict.message)
             return
-        logger.debug(
-            "accepted %s/%d (id %s)",
-            message.channel,
-            message.sequence,
-            verdict.id,
-            extra={"source": self.name, "channel": message.channel},
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            # Guarded: building the fields costs more than the check, per event.
+            logger.debug(
+                "accepted %s/%d (id %s)",
+                message.channel,
+                message.sequence,
+                verdict.id,
+                extra={"source": self.name, "channel": message.channel},
+            )
         self._hand_over(
             message,
             ForwardItem(
