@@ -306,3 +306,35 @@ def test_an_unusable_http_listen_address_exits_2_naming_the_key(
     assert result.returncode == 2, result.stderr
     assert f"{path}: http.listen: cannot listen on" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.timeout(120)
+def test_two_replicas_share_an_edge_through_a_durable_queue_group(
+    center: StanServer, edges: list[StanServer], aggregator_factory: AggregatorFactory
+) -> None:
+    replicas = []
+    for index in (1, 2):
+        source = source_entry(
+            "edge1",
+            edges[0],
+            [CHANNEL],
+            client_id=f"replica-{index}",
+            queue_group="aggregators",
+        )
+        config = {
+            "destination": destination_entry(center, client_id=f"replica-{index}"),
+            "sources": [source],
+        }
+        replica = aggregator_factory(config, name=f"replica{index}")
+        replica.start()
+        replica.wait_ready(["edge1"])
+        replicas.append(replica)
+
+    events = [cloud_event(n, source="/shared") for n in range(400)]
+    publish_all(edges[0].url, "edge", CHANNEL, events)
+    received = center_messages(center, len(events))
+    assert sorted(received) == sorted(events)
+    assert count_duplicates(received) == 0
+    # Both replicas did part of the work.
+    for replica in replicas:
+        assert "accepted" in replica.log_text()
