@@ -573,6 +573,7 @@ def test_sigterm_mid_stream_loses_nothing_duplicates_within_the_window(
 # --- 11. an edge frozen for ten minutes ------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_long_frozen_edge_keeps_memory_threads_and_subscriptions_flat(
     center: StanServer,
@@ -694,6 +695,7 @@ def test_an_edge_password_appears_in_no_log_error_or_metric(
 # --- 13. the soak ----------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_soak_random_faults_lose_nothing(
     center: StanServer,
