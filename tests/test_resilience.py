@@ -723,9 +723,12 @@ def test_soak_random_faults_lose_nothing(
     stop = threading.Event()
 
     def chaos() -> None:
-        servers = [center, *edges]
+        # Every server gets its turn, in a random order each round.
+        rotation: list[StanServer] = []
         while not stop.wait(rng.uniform(2, 5)):
-            server = rng.choice(servers)
+            if not rotation:
+                rotation = rng.sample([center, *edges], 3)
+            server = rotation.pop()
             outage = rng.uniform(1, 8)
             if rng.random() < 0.5:
                 events.append(f"kill {server.name} {outage:.1f}s")
