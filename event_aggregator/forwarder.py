@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 
 from event_aggregator.backoff import Backoff
 from event_aggregator.config import DestinationConfig
+from event_aggregator.connections import client_for
 from event_aggregator.metrics import Metrics
 from event_aggregator.pipeline import ForwardItem
 from event_aggregator.reconcile import stored_copies
-from event_aggregator.source import tls_options
 from stan_client import (
     ConnectionLostError,
     MaxPayloadError,
@@ -64,17 +64,11 @@ class Forwarder:
         self._events = events
         self._metrics = metrics
         self._on_fatal = on_fatal
-        self._client = StanClient(
-            config.url,
-            config.cluster_id,
-            config.client_id,
-            connect_timeout=config.connect_timeout,
-            ping_interval=config.ping_interval,
-            ping_max_out=config.ping_max_out,
+        self._client = client_for(
+            config,
+            self._on_connection_lost,
             pub_ack_wait=config.publish_ack_wait,
             max_pub_acks_inflight=config.max_pending_publishes,
-            tls=tls_options(config.tls),
-            on_connection_lost=self._on_connection_lost,
         )
         self._thread = threading.Thread(target=self._run, name="forwarder", daemon=True)
         self._stopping = threading.Event()

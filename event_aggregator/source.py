@@ -17,7 +17,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from event_aggregator.backoff import Backoff
-from event_aggregator.config import SourceConfig, TlsConfig
+from event_aggregator.config import SourceConfig
+from event_aggregator.connections import client_for
 from event_aggregator.invalid import InvalidEventLog, dead_letter_envelope
 from event_aggregator.metrics import Metrics
 from event_aggregator.pipeline import ForwardItem, OrderCounter
@@ -29,7 +30,6 @@ from stan_client import (
     StanError,
     StartPosition,
     Subscription,
-    TlsOptions,
 )
 
 logger = logging.getLogger(__name__)
@@ -58,18 +58,6 @@ class SourceStatus:
     reconnects: int
 
 
-def tls_options(config: TlsConfig | None) -> TlsOptions | None:
-    """The stan_client TLS options for a configured TLS section."""
-    if config is None:
-        return None
-    return TlsOptions(
-        ca_file=str(config.ca_file) if config.ca_file else None,
-        cert_file=str(config.cert_file) if config.cert_file else None,
-        key_file=str(config.key_file) if config.key_file else None,
-        insecure_skip_verify=config.insecure_skip_verify,
-    )
-
-
 class Source:
     """The connection to one edge cluster and the flow of its messages."""
 
@@ -94,16 +82,7 @@ class Source:
         self._order = order
         self._destination_channel = destination_channel
         self._dead_letter_channel = dead_letter_channel
-        self._client = StanClient(
-            config.url,
-            config.cluster_id,
-            config.client_id,
-            connect_timeout=config.connect_timeout,
-            ping_interval=config.ping_interval,
-            ping_max_out=config.ping_max_out,
-            tls=tls_options(config.tls),
-            on_connection_lost=self._on_connection_lost,
-        )
+        self._client = client_for(config, self._on_connection_lost)
         self._thread = threading.Thread(
             target=self._run, name=f"source-{self.name}", daemon=True
         )

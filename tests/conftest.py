@@ -72,9 +72,17 @@ def aggregator_factory(
     """Makes aggregator processes (not started); all are stopped after the test."""
     made: list[AggregatorProcess] = []
 
-    def make(config: dict[str, Any], name: str = "aggregator") -> AggregatorProcess:
+    def make(
+        config: dict[str, Any],
+        name: str = "aggregator",
+        env: dict[str, str] | None = None,
+    ) -> AggregatorProcess:
         process = AggregatorProcess(
-            tmp_path / "aggregator", config, process_registry, name=f"{name}{len(made)}"
+            tmp_path / "aggregator",
+            config,
+            process_registry,
+            name=f"{name}{len(made)}",
+            env=env,
         )
         made.append(process)
         return process

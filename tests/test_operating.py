@@ -13,8 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,7 +27,6 @@ from tests.support.aggregator import (
 )
 from tests.support.events import cloud_event, publish_all
 from tests.support.factories import StanServerFactory
-from tests.support.process import ProcessRegistry
 from tests.support.servers import StanServer
 from tests.support.waiting import wait_until
 
@@ -126,41 +124,16 @@ def labels(**pairs: str) -> frozenset[tuple[str, str]]:
 
 
 @pytest.fixture
-def aggregator_factory(
-    tmp_path: Path, process_registry: ProcessRegistry
-) -> Iterator[AggregatorFactory]:
-    """Makes aggregator processes (not started); all are stopped after the test."""
-    made: list[AggregatorProcess] = []
+def aggregator_factory(aggregator_factory: AggregatorFactory) -> AggregatorFactory:
+    """The shared factory, with the HTTP endpoints on by default."""
 
     def make(
         config: dict[str, Any], env: dict[str, str] | None = None
     ) -> AggregatorProcess:
         config.setdefault("http", {"listen": "127.0.0.1:0"})
-        process = AggregatorProcess(
-            tmp_path / "aggregator",
-            config,
-            process_registry,
-            name=f"aggregator{len(made)}",
-            env=env,
-        )
-        made.append(process)
-        return process
+        return aggregator_factory(config, env=env)
 
-    yield make
-    for process in made:
-        process.stop()
-
-
-@pytest.fixture
-def center(stan_server_factory: StanServerFactory) -> StanServer:
-    return stan_server_factory(cluster_id="center", name="center")
-
-
-@pytest.fixture
-def edges(stan_server_factory: StanServerFactory) -> list[StanServer]:
-    return [
-        stan_server_factory(cluster_id="edge", name=f"edge{index}") for index in (1, 2)
-    ]
+    return make
 
 
 def wait_all_connected(
