@@ -9,6 +9,7 @@ configuration errors.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from event_aggregator import __version__
 from event_aggregator.config import ConfigError, load_config
 from event_aggregator.http import ListenError
 from event_aggregator.logs import configure_logging
-from event_aggregator.service import Aggregator
+from event_aggregator.service import EXIT_FATAL, Aggregator
 
 EXIT_CONFIG = 2
 
@@ -69,8 +70,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.config}: http.listen: {err}", file=sys.stderr)
         return EXIT_CONFIG
 
+    signals_seen = 0
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        aggregator.request_stop()
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen == 1:
+            aggregator.request_stop()
+            return
+        # A second signal: the operator will not wait for the clean stop.
+        # Nothing is lost: whatever was not acked is redelivered next time.
+        os.write(2, b"second signal: exiting at once\n")
+        os._exit(EXIT_FATAL)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

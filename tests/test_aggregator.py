@@ -1,6 +1,7 @@
 """The aggregator end to end: real servers, the real process, real signals."""
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -338,3 +339,21 @@ def test_two_replicas_share_an_edge_through_a_durable_queue_group(
     # Both replicas did part of the work.
     for replica in replicas:
         assert "accepted" in replica.log_text()
+
+
+@pytest.mark.timeout(60)
+def test_a_second_signal_exits_at_once_without_the_clean_stop(
+    center: StanServer, edges: list[StanServer], aggregator_factory: AggregatorFactory
+) -> None:
+    aggregator = aggregator_factory(two_edge_config(center, edges[:1]))
+    aggregator.start()
+    aggregator.wait_ready(["edge1"])
+    # A frozen center makes the clean stop wait on its close request.
+    center.freeze()
+    aggregator.process.send_signal(signal.SIGTERM)
+    aggregator.wait_for_log(
+        lambda r: "stopping on request" in r["message"], 10, "the clean stop began"
+    )
+    aggregator.process.send_signal(signal.SIGINT)
+    assert aggregator.wait(timeout=5) == 1
+    center.thaw()

@@ -28,6 +28,7 @@ from tests.support.aggregator import (
 )
 from tests.support.chaos import (
     SteadyPublisher,
+    Tally,
     health,
     metric_sum,
     metrics_text,
@@ -65,6 +66,44 @@ def logged(aggregator: AggregatorProcess, text: str, **fields: Any) -> int:
         if text in str(record.get("message", ""))
         and all(record.get(key) == value for key, value in fields.items())
     )
+
+
+def stream_through_two_edges(
+    center: StanServer,
+    edges: list[StanServer],
+    aggregator_factory: AggregatorFactory,
+    *,
+    ack_wait: int,
+    count: int,
+    rate: float,
+) -> tuple[AggregatorProcess, list[SteadyPublisher]]:
+    """An aggregator on two edges, and a steady publisher on each, flowing."""
+    aggregator = aggregator_factory(
+        {
+            "destination": fast_destination(center, max_outage=60),
+            "sources": [
+                fast_source(f"edge{i}", edge, ack_wait=ack_wait)
+                for i, edge in enumerate(edges, 1)
+            ],
+        }
+    )
+    aggregator.start()
+    aggregator.wait_ready(["edge1", "edge2"])
+    publishers = [
+        SteadyPublisher(edge, CHANNEL, count=count, rate=rate, tag=f"e{i}").start()
+        for i, edge in enumerate(edges, 1)
+    ]
+    return aggregator, publishers
+
+
+def tally_published(
+    center: StanServer, edges: list[StanServer], publishers: list[SteadyPublisher]
+) -> Tally:
+    """Wait for the publishers, then count what reached the center."""
+    for publisher in publishers:
+        publisher.join(60)
+    sent = {payload for p in publishers for payload in p.sent}
+    return tally(center, edges, CHANNEL, sent)
 
 
 # --- 1. a network blip to an edge ------------------------------------------
@@ -249,30 +288,15 @@ def test_center_frozen_longer_than_the_ack_wait_republishes_no_redelivery(
     edges: list[StanServer],
     aggregator_factory: AggregatorFactory,
 ) -> None:
-    aggregator = aggregator_factory(
-        {
-            "destination": fast_destination(center, max_outage=60),
-            "sources": [
-                fast_source(f"edge{i}", edge, ack_wait=2)
-                for i, edge in enumerate(edges, 1)
-            ],
-        }
+    aggregator, publishers = stream_through_two_edges(
+        center, edges, aggregator_factory, ack_wait=2, count=600, rate=50
     )
-    aggregator.start()
-    aggregator.wait_ready(["edge1", "edge2"])
-    publishers = [
-        SteadyPublisher(edge, CHANNEL, count=600, rate=50, tag=f"e{i}").start()
-        for i, edge in enumerate(edges, 1)
-    ]
     wait_until(lambda: center.channel_msg_count(CHANNEL) >= 200, 30, message="flow")
     center.freeze()
     # Three times the ack wait: the edges redeliver everything unacked.
     assert_stays(aggregator.running, 6, message="aggregator alive during the freeze")
     center.thaw()
-    for publisher in publishers:
-        publisher.join(60)
-    sent = {payload for p in publishers for payload in p.sent}
-    result = tally(center, edges, CHANNEL, sent)
+    result = tally_published(center, edges, publishers)
     redeliveries = aggregator.log_text().count("ignoring redelivery")
     print(
         f"center frozen 6 s: duplicates {result.duplicates}, "
@@ -778,29 +802,14 @@ def test_center_killed_and_restarted_under_load_adds_few_duplicates(
     aggregator_factory: AggregatorFactory,
 ) -> None:
     """Publishes the center stored but never acked are found, not repeated."""
-    aggregator = aggregator_factory(
-        {
-            "destination": fast_destination(center, max_outage=60),
-            "sources": [
-                fast_source(f"edge{i}", edge, ack_wait=3)
-                for i, edge in enumerate(edges, 1)
-            ],
-        }
+    aggregator, publishers = stream_through_two_edges(
+        center, edges, aggregator_factory, ack_wait=3, count=1000, rate=100
     )
-    aggregator.start()
-    aggregator.wait_ready(["edge1", "edge2"])
-    publishers = [
-        SteadyPublisher(edge, CHANNEL, count=1000, rate=100, tag=f"e{i}").start()
-        for i, edge in enumerate(edges, 1)
-    ]
     wait_until(lambda: center.channel_msg_count(CHANNEL) >= 300, 30, message="flow")
     center.kill()
     assert_stays(aggregator.running, 6, message="alive while the center is down")
     center.restart()
-    for publisher in publishers:
-        publisher.join(60)
-    sent = {payload for p in publishers for payload in p.sent}
-    result = tally(center, edges, CHANNEL, sent)
+    result = tally_published(center, edges, publishers)
     print(f"center killed for 6 s under load: duplicates {result.duplicates}")
     assert result.duplicates <= 5
 
