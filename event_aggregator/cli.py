@@ -50,8 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the arguments, load the config, run; returns the exit status."""
+def main(argv: Sequence[str] | None = None, early_signals: Sequence[int] = ()) -> int:
+    """Parse the arguments, load the config, run; returns the exit status.
+
+    :param early_signals: stop signals that arrived before this ran (the
+        entry script catches them while it imports); one means a clean
+        stop as soon as the service has started.
+    """
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config)
@@ -83,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.write(2, b"second signal: exiting at once\n")
         os._exit(EXIT_FATAL)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    for stop_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(stop_signal, on_signal)
+    for signum in early_signals:
+        on_signal(signum, None)
     return aggregator.run()

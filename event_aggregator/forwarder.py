@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 # the delay stays short enough to notice the destination's return quickly.
 _RECONNECT_INITIAL = 0.5
 _RECONNECT_MAX = 5.0
+# Between new sessions while the destination keeps refusing publishes.
+_REFUSAL_MAX = 30.0
 # How long the thread waits on an empty queue before looking around again.
 _POLL_SECONDS = 0.25
 
@@ -86,6 +88,7 @@ class Forwarder:
         self._reset_reason: StanError | None = None
         self._outage_since: float | None = time.monotonic()
         self._refused_since: float | None = None
+        self._refusal_backoff: Backoff | None = None
         self._metrics.destination_connected.set(0)
         self._metrics.track_outage(self.outage_seconds)
 
@@ -185,6 +188,7 @@ class Forwarder:
         """Runs on the destination's I/O thread: quick, never blocks."""
         if error is None:
             self._refused_since = None
+            self._refusal_backoff = None
             self._metrics.publish_seconds.observe(time.monotonic() - started)
             lag = time.time() - item.timestamp_ns / 1e9
             item.source.lag_histogram.observe(max(0.0, lag))
@@ -224,7 +228,7 @@ class Forwarder:
         with self._retry_lock:
             unconfirmed = len(self._retry)
         logger.warning(
-            "lost the destination %s: %s; %d events to publish again",
+            "lost the destination %s: %s; events to publish again: %d",
             self.config.name,
             error.reason,
             unconfirmed,
@@ -236,16 +240,28 @@ class Forwarder:
         """Reconnect within max_outage; False when giving up or stopping."""
         reason = self._take_reset_reason()
         if reason is not None:
+            backoff = self._refusal_backoff
+            if backoff is None:
+                # The first refusal since a success: the delays start over.
+                backoff = self._refusal_backoff = Backoff(
+                    _RECONNECT_INITIAL, _REFUSAL_MAX
+                )
+            delay = backoff.next_delay()
             logger.warning(
-                "destination %s: %s; opening a new session",
+                "destination %s: %s; opening a new session in %.1f s",
                 self.config.name,
                 reason,
+                delay,
                 extra={"destination": self.config.name},
             )
             if self._outage_since is None:
                 self._outage_since = time.monotonic()
             self._metrics.destination_connected.set(0)
             self._close_client()
+            # A destination that refuses at once would otherwise be asked
+            # again at once, in a loop that floods the log.
+            if self._stopping.wait(delay):
+                return False
         if self._refusals_exceed_budget():
             return False
 
@@ -303,8 +319,8 @@ class Forwarder:
                 )
             except StanError as err:
                 logger.warning(
-                    "could not read %s back from the destination: %s; %d events "
-                    "are published again and may arrive twice",
+                    "could not read %s back from the destination: %s; unconfirmed "
+                    "events published again (they may arrive twice): %d",
                     channel,
                     err,
                     len(items),
@@ -322,7 +338,7 @@ class Forwarder:
             self._retry = [entry for entry in self._retry if entry[0] not in skipped]
             heapq.heapify(self._retry)
         logger.info(
-            "%d events without a PubAck were stored by the destination after all; "
+            "events without a PubAck but stored by the destination after all: %d; "
             "not publishing them again",
             len(skipped),
             extra={"destination": self.config.name, "skipped": len(skipped)},

@@ -49,8 +49,9 @@ class HealthServer:
         try:
             self._server = server_class((host, port), handler)
         except OSError as err:
-            shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            raise ListenError(f"cannot listen on {shown}: {err}") from err
+            raise ListenError(
+                f"cannot listen on {_host_port(host, port)}: {err}"
+            ) from err
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -69,10 +70,9 @@ class HealthServer:
         self._thread.start()
         host, port = self.address
         logger.info(
-            "serving /metrics, /healthz and /readyz on http://%s:%d",
-            host,
-            port,
-            extra={"listen": f"{host}:{port}"},
+            "serving /metrics, /healthz and /readyz on http://%s",
+            shown := _host_port(host, port),
+            extra={"listen": shown},
         )
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -80,6 +80,10 @@ class HealthServer:
             self._server.shutdown()
             self._thread.join(timeout)
         self._server.server_close()
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class _Ipv6HttpServer(ThreadingHTTPServer):

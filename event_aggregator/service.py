@@ -86,7 +86,7 @@ class Aggregator:
     def run(self) -> int:
         """Start everything, wait for the end, stop in order; the exit code."""
         logger.info(
-            "starting: %d sources into %s",
+            "starting: sources %d, destination %s",
             len(self.sources),
             self.config.destination.name,
             extra={"sources": [source.name for source in self.sources]},
@@ -166,9 +166,11 @@ class Aggregator:
         if drain:
             started = time.monotonic()
             unacked = self.forwarder.drain(timeout)
-            logger.info(
-                "waited %.2f s for the destination's acks; %d left unacknowledged, "
-                "%d queued events left for redelivery",
+            logger.log(
+                logging.WARNING if unacked else logging.INFO,
+                "waited %.2f s for the destination's acks; %d left unacknowledged "
+                "(the destination may have stored them: they can arrive twice after "
+                "a restart), %d queued events left for redelivery",
                 time.monotonic() - started,
                 unacked,
                 self.events.qsize(),

@@ -77,7 +77,8 @@ class Demo:
         self.workdir = workdir
         self.ports = ports
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self.stan1_lines: list[str] = []
+        # What the subscriber on stan1 and the aggregator printed, by name.
+        self.lines: dict[str, list[str]] = {"stan_sub": [], "aggregator": []}
         self._line_arrived = threading.Condition()
         # Several threads print the children's output: one line at a time.
         self._output_lock = threading.Lock()
@@ -173,10 +174,11 @@ class Demo:
         self.say((result.stdout + result.stderr).rstrip())
         result.check_returncode()
 
-    def wait_for_stan1(self, text: str, timeout: float) -> bool:
+    def wait_for_line(self, name: str, text: str, timeout: float) -> bool:
+        """Wait until the output of ``name`` has a line containing ``text``."""
         deadline = time.monotonic() + timeout
         with self._line_arrived:
-            while not any(text in line for line in self.stan1_lines):
+            while not any(text in line for line in self.lines[name]):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -226,9 +228,9 @@ class Demo:
         for raw in stream:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             self.say(prefix + line)
-            if name == "stan_sub":
+            if name in self.lines:
                 with self._line_arrived:
-                    self.stan1_lines.append(line)
+                    self.lines[name].append(line)
                     self._line_arrived.notify_all()
 
     def _wait_for_port(self, name: str) -> None:
@@ -299,15 +301,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo.say("\npublishing the example event to stan2 and an invalid one to stan3:")
         demo.publish("stan2", example)
         demo.publish("stan3", INVALID_MESSAGE)
-        arrived = demo.wait_for_stan1(str(EXAMPLE_EVENT["id"]), READY_TIMEOUT)
+        arrived = demo.wait_for_line(
+            "stan_sub", str(EXAMPLE_EVENT["id"]), READY_TIMEOUT
+        )
+        refused = demo.wait_for_line(
+            "aggregator", "refused an invalid event from stan3", READY_TIMEOUT
+        )
         demo.say(
-            "\nthe example event reached stan1; the invalid one was refused "
-            "(see the aggregator's warning above)."
+            "\nthe example event reached stan1"
             if arrived
             else "\nthe example event did not reach stan1 in time: see the logs above"
         )
+        demo.say(
+            "the invalid one was refused (see the aggregator's warning above)."
+            if refused
+            else "the aggregator did not report the invalid one: see the logs above"
+        )
         if args.exit_after_demo:
-            return 0 if arrived else 1
+            return 0 if arrived and refused else 1
         command = " ".join(_quote(p) for p in pub_command(demo.url("stan2"), example))
         demo.say(f"\npublish more from another terminal (in this folder):\n  {command}")
         demo.say("press Ctrl-C to stop everything\n")

@@ -214,9 +214,15 @@ class Session:
                 if _DUPLICATE_CLIENT_ERROR in response.error
                 else ConnectRefusedError
             )
+            hint = (
+                ": another running client uses this client ID (a second process "
+                "with the same client_id?)"
+                if error_type is ClientIdInUseError
+                else ""
+            )
             raise error_type(
                 f"cluster {options.cluster_id!r} refused client ID "
-                f"{options.client_id!r}: {response.error}",
+                f"{options.client_id!r}: {response.error}{hint}",
                 cluster_id=options.cluster_id,
                 client_id=options.client_id,
             )

@@ -357,3 +357,39 @@ def test_a_second_signal_exits_at_once_without_the_clean_stop(
     aggregator.process.send_signal(signal.SIGINT)
     assert aggregator.wait(timeout=5) == 1
     center.thaw()
+
+
+@pytest.mark.timeout(60)
+def test_sighup_stops_cleanly_too(
+    center: StanServer, edges: list[StanServer], aggregator_factory: AggregatorFactory
+) -> None:
+    aggregator = aggregator_factory(two_edge_config(center, edges[:1]))
+    aggregator.start()
+    aggregator.wait_ready(["edge1"])
+    aggregator.process.send_signal(signal.SIGHUP)
+    assert aggregator.wait(timeout=30) == 0
+
+
+@pytest.mark.timeout(60)
+def test_a_signal_during_start_up_is_a_clean_stop(
+    center: StanServer, edges: list[StanServer], aggregator_factory: AggregatorFactory
+) -> None:
+    aggregator = aggregator_factory(two_edge_config(center, edges[:1]))
+    aggregator.start()
+    # As early as possible: once the entry script catches SIGTERM (the
+    # kernel shows caught signals in SigCgt), while it still imports the
+    # service and long before the service runs.
+    wait_until(
+        lambda: _catches(aggregator.pid, signal.SIGTERM), 5, message="handler set"
+    )
+    aggregator.process.send_signal(signal.SIGTERM)
+    assert aggregator.wait(timeout=30) == 0
+    assert "stopping on request" in aggregator.log_text()
+
+
+def _catches(pid: int, signum: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    [mask] = [
+        line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")
+    ]
+    return bool(int(mask, 16) >> (signum - 1) & 1)

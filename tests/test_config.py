@@ -34,6 +34,7 @@ from event_aggregator.config import (
 )
 from event_aggregator.config.schema import REQUIRED
 from event_aggregator.redact import redact_text, redact_url, url_secrets
+from tests.support.pki import make_certificates
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -552,12 +553,14 @@ def test_tls_files_must_exist_and_come_in_pairs(tmp_path: Path) -> None:
 def test_relative_tls_files_are_taken_from_the_config_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "conf").mkdir()
-    for name in ("ca.pem", "cert.pem", "key.pem"):
-        (tmp_path / "conf" / name).write_text("x")
+    make_certificates(tmp_path / "conf")
     doc = edited(
         lambda d: d["destination"].update(
-            tls={"ca_file": "ca.pem", "cert_file": "cert.pem", "key_file": "key.pem"}
+            tls={
+                "ca_file": "ca.pem",
+                "cert_file": "server.pem",
+                "key_file": "server.key",
+            }
         )
     )
     path = write_doc(tmp_path / "conf", doc)
@@ -565,7 +568,7 @@ def test_relative_tls_files_are_taken_from_the_config_folder(
     tls = load_config(Path("conf/config.yml"), {}).destination.tls
     assert tls is not None
     assert tls.ca_file == tmp_path / "conf" / "ca.pem"
-    assert tls.key_file == tmp_path / "conf" / "key.pem"
+    assert tls.key_file == tmp_path / "conf" / "server.key"
     assert tls.insecure_skip_verify is False
     assert path.exists()
 
@@ -902,3 +905,49 @@ def test_url_secrets() -> None:
     assert url_secrets("nats://a:p%40ss@h") == ["p%40ss", "p@ss"]
     assert url_secrets("nats://tok@h,nats://h2") == ["tok"]
     assert url_secrets("nats://h") == []
+
+
+def test_tls_files_are_loaded_as_the_connection_will(tmp_path: Path) -> None:
+    pki = make_certificates(tmp_path / "pki")
+
+    def change(doc: dict[str, Any]) -> None:
+        # A key where the CA certificates belong; a certificate with the
+        # wrong key.
+        doc["destination"]["tls"] = {"ca_file": str(pki / "ca.key")}
+        doc["sources"][0]["tls"] = {
+            "cert_file": str(pki / "server.pem"),
+            "key_file": str(pki / "ca.key"),
+        }
+
+    path = write_doc(tmp_path, edited(change))
+    problems = problems_of(path)
+    assert len(problems) == 2
+    assert problems[0].startswith(
+        f"{path}: destination.tls.ca_file: is not a PEM file of CA certificates"
+    )
+    assert problems[1].startswith(
+        f"{path}: sources[0].tls.cert_file: and key_file are not a matching"
+    )
+
+
+def test_an_ipv6_url_is_refused_since_the_connection_is_ipv4_only(
+    tmp_path: Path,
+) -> None:
+    doc = edited(lambda d: d["destination"].update(url="nats://[::1]:4222"))
+    path = write_doc(tmp_path, doc)
+    [problem] = problems_of(path)
+    assert problem.startswith(f"{path}: destination.url: has an IPv6 address")
+
+
+def test_max_outage_must_outlast_the_detection_of_a_loss(tmp_path: Path) -> None:
+    doc = edited(
+        lambda d: d["destination"].update(
+            max_outage=10, ping_interval=5, ping_max_out=3
+        )
+    )
+    path = write_doc(tmp_path, doc)
+    assert problems_of(path) == [
+        f"{path}: destination.max_outage: must be longer than the time a lost"
+        " destination takes to be noticed, ping_interval x (ping_max_out + 1)"
+        " = 20 s; got 10"
+    ]

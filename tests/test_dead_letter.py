@@ -122,3 +122,39 @@ def test_a_large_invalid_message_is_dead_lettered_with_its_beginning(
     assert 0 < len(kept) < len(big)
     refusals = [r for r in aggregator.records() if "refused" in r["message"]]
     assert len(refusals) == 1, "counted and logged once"
+
+
+@pytest.mark.timeout(120)
+def test_a_center_that_refuses_dead_letters_is_asked_again_with_growing_delays(
+    stan_server_factory: StanServerFactory, aggregator_factory: AggregatorFactory
+) -> None:
+    """One channel allowed: the dead-letter channel is refused every time."""
+    center = stan_server_factory(
+        cluster_id="center", name="center", extra_args=["--max_channels", "1"]
+    )
+    edge = stan_server_factory(cluster_id="edge", name="edge")
+    aggregator = aggregator_factory(
+        {
+            "destination": destination_entry(center),
+            "sources": [source_entry("edge1", edge, [CHANNEL])],
+            "validation": {"dead_letter_channel": DEAD_LETTERS},
+        }
+    )
+    aggregator.start()
+    aggregator.wait_ready(["edge1"])
+    valid = [cloud_event(n) for n in range(5)]
+    publish_all(edge.url, "edge", CHANNEL, [valid[0], b"junk", *valid[1:]])
+    assert sorted(read_channel(center.url, "center", CHANNEL, 5)) == sorted(valid)
+
+    def resets() -> list[str]:
+        return [
+            str(r["message"])
+            for r in aggregator.records()
+            if "opening a new session in" in str(r["message"])
+        ]
+
+    wait_until(lambda: len(resets()) >= 4, 30, message="repeated refusals")
+    delays = [float(m.rsplit(" in ", 1)[1].split(" s", 1)[0]) for m in resets()]
+    assert delays[3] > delays[0] * 2, f"the delays grow: {delays}"
+    assert "too many channels" in resets()[0]
+    assert aggregator.running()

@@ -1,6 +1,5 @@
 """TLS: tls:// URLs against a real server with certificates made for the test."""
 
-import subprocess
 import threading
 from pathlib import Path
 
@@ -8,37 +7,15 @@ import pytest
 
 from stan_client import Msg, StanClient, StartPosition, TlsError, TlsOptions
 from tests.support.factories import StanServerFactory
+from tests.support.pki import make_certificates
 from tests.support.servers import StanServer
 from tests.support.waiting import wait_until
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
 @pytest.fixture
 def certificates(tmp_path: Path) -> Path:
     """A CA and a server certificate for 127.0.0.1, signed by it."""
-    folder = tmp_path / "pki"
-    folder.mkdir()
-    _openssl(
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=test CA",
-        cwd=folder,
-    )  # fmt: skip
-    _openssl(
-        "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
-        "-out", "server.csr", "-subj", "/CN=127.0.0.1",
-        cwd=folder,
-    )  # fmt: skip
-    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    _openssl(
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "2", "-out", "server.pem",
-        "-extfile", "san.ext",
-        cwd=folder,
-    )  # fmt: skip
-    return folder
+    return make_certificates(tmp_path / "pki")
 
 
 @pytest.fixture

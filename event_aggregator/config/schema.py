@@ -185,6 +185,8 @@ def _build_tls(fields: dict[str, Any], key_path: str, problems: Problems) -> Any
                     child_path(key_path, need), f"is required when {have} is set"
                 )
                 fields[need] = v.INVALID
+    if _complete(fields):
+        v.check_tls_files(fields, key_path, problems)
     return TlsConfig(**fields) if _complete(fields) else v.INVALID
 
 
@@ -205,6 +207,18 @@ def _build_backoff(fields: dict[str, Any], key_path: str, problems: Problems) ->
 def _build_destination(
     fields: dict[str, Any], key_path: str, problems: Problems
 ) -> Any:
+    if _valid(fields, "max_outage", "ping_interval", "ping_max_out"):
+        # The outage is only noticed after the unanswered pings; a shorter
+        # max_outage would end the process at the first loss, every time.
+        noticed = fields["ping_interval"] * (fields["ping_max_out"] + 1)
+        if fields["max_outage"] <= noticed:
+            problems.add(
+                child_path(key_path, "max_outage"),
+                f"must be longer than the time a lost destination takes to be"
+                f" noticed, ping_interval x (ping_max_out + 1) = {noticed:g} s;"
+                f" got {fields['max_outage']:g}",
+            )
+            fields["max_outage"] = v.INVALID
     return DestinationConfig(**fields) if _complete(fields) else v.INVALID
 
 

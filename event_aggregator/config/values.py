@@ -14,12 +14,13 @@ import enum
 import math
 import os
 import re
+import ssl
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from event_aggregator.config.errors import Problems, index_path
+from event_aggregator.config.errors import Problems, child_path, index_path
 
 __all__ = [
     "INVALID",
@@ -352,6 +353,11 @@ def endpoint(url: str) -> tuple[str, int]:
         raise ValueError("must start with nats:// or tls://")
     if not parts.hostname:
         raise ValueError(_url_reason(url, "has no host"))
+    if ":" in parts.hostname:
+        raise ValueError(
+            "has an IPv6 address: the NATS connection (pynats2) is IPv4 only;"
+            " use an IPv4 address or a host name"
+        )
     if port == 0:
         raise ValueError("has an invalid port: must be from 1 to 65535")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
@@ -401,6 +407,35 @@ def listen_address(value: Any, key_path: str, problems: Problems) -> Any:
         problems.add(key_path, f"must be {what}, got {problems.show(value)}")
         return INVALID
     return (value, host, port)
+
+
+def check_tls_files(fields: dict[str, Any], key_path: str, problems: Problems) -> None:
+    """Load the certificates as the connection will, so a wrong file is a
+    config error rather than a handshake that fails forever.
+
+    Marks the failing key INVALID in *fields*.
+    """
+    context = ssl.create_default_context()
+    ca_file = fields.get("ca_file")
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(ca_file))
+        except (ssl.SSLError, OSError) as err:
+            problems.add(
+                child_path(key_path, "ca_file"),
+                f"is not a PEM file of CA certificates: {err}",
+            )
+            fields["ca_file"] = INVALID
+    cert_file, key_file = fields.get("cert_file"), fields.get("key_file")
+    if cert_file is not None and key_file is not None:
+        try:
+            context.load_cert_chain(str(cert_file), str(key_file))
+        except (ssl.SSLError, OSError) as err:
+            problems.add(
+                child_path(key_path, "cert_file"),
+                f"and key_file are not a matching PEM certificate and key: {err}",
+            )
+            fields["cert_file"] = INVALID
 
 
 def file_path(base: Path) -> Check:

@@ -62,6 +62,12 @@ def _object_from_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return result
 
 
+def _reason(err: json.JSONDecodeError) -> str:
+    # Some of json's messages already end in "at" ("Invalid control
+    # character at"); the position is added here once.
+    return err.msg.removesuffix(" at")
+
+
 def _reject_constant(name: str) -> object:
     raise JSONTextError(f"{name} is not a JSON value")
 
@@ -152,14 +158,14 @@ def parse_recursive(text: str) -> object:
     except JSONTextError:
         raise
     except json.JSONDecodeError as err:
-        raise JSONTextError(f"{err.msg} at character {err.pos}") from err
+        raise JSONTextError(f"{_reason(err)} at character {err.pos}") from err
     except ValueError:
         # Only int() complains outside JSONDecodeError: too many digits.
         pass
     try:
         return _DECODER_BIG_INTS.decode(text)
     except json.JSONDecodeError as err:
-        raise JSONTextError(f"{err.msg} at character {err.pos}") from err
+        raise JSONTextError(f"{_reason(err)} at character {err.pos}") from err
 
 
 # The decoder's own string scanner (C), so both parsers decode strings alike;
@@ -191,7 +197,7 @@ def parse_iterative(text: str) -> object:
     except IndexError as err:
         raise JSONTextError("unexpected end of text") from err
     except json.JSONDecodeError as err:
-        raise JSONTextError(f"{err.msg} at character {err.pos}") from err
+        raise JSONTextError(f"{_reason(err)} at character {err.pos}") from err
 
 
 def _parse_iterative(text: str) -> object:

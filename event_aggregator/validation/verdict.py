@@ -74,5 +74,8 @@ def show(value: object, limit: int = 40) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and abs(value) >= 2**64:
+        # Huge literals are parsed as a stand-in of this size (jsontext).
+        return "an integer of 20 digits or more"
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
