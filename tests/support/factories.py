@@ -4,13 +4,14 @@ remember every one, so the fixture's teardown can clean up all of them."""
 import itertools
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from tests.support.process import ProcessRegistry
+from tests.support.process import ManagedProcess, ProcessRegistry
 from tests.support.relay import TcpRelay
 from tests.support.servers import NatsServer, StanServer
 
 T = TypeVar("T")
+S = TypeVar("S", bound=ManagedProcess)
 
 
 def _close_each(items: Iterable[T], close: Callable[[T], None]) -> None:
@@ -25,24 +26,29 @@ def _close_each(items: Iterable[T], close: Callable[[T], None]) -> None:
         raise errors[0]
 
 
-class StanServerFactory:
-    """Creates :class:`StanServer` instances under one test's tmp_path."""
+class _ServerFactory(Generic[S]):
+    """Creates servers of one kind under one test's tmp_path."""
+
+    kind: Callable[..., S]
+    prefix: str
 
     def __init__(self, base_dir: Path, registry: ProcessRegistry) -> None:
         self._base_dir = base_dir
         self._registry = registry
         self._counter = itertools.count(1)
-        self.servers: list[StanServer] = []
+        self.servers: list[S] = []
 
-    def __call__(self, *, start: bool = True, **options: Any) -> StanServer:
+    def __call__(self, *, start: bool = True, **options: Any) -> S:
         """Create a server in its own folder, started unless ``start=False``.
 
-        :param options: keyword arguments of :class:`StanServer`.
+        :param options: keyword arguments of the server class.
         """
         index = next(self._counter)
-        options.setdefault("name", f"stan-{index}")
-        server = StanServer(
-            self._base_dir / f"stan-{index}", registry=self._registry, **options
+        options.setdefault("name", f"{self.prefix}-{index}")
+        server = self.kind(
+            self._base_dir / f"{self.prefix}-{index}",
+            registry=self._registry,
+            **options,
         )
         self.servers.append(server)
         if start:
@@ -54,33 +60,18 @@ class StanServerFactory:
         _close_each(self.servers, lambda server: server.stop())
 
 
-class NatsServerFactory:
-    """Creates :class:`NatsServer` instances under one test's tmp_path."""
+class StanServerFactory(_ServerFactory[StanServer]):
+    """Creates :class:`StanServer` instances (official nats-streaming-server)."""
 
-    def __init__(self, base_dir: Path, registry: ProcessRegistry) -> None:
-        self._base_dir = base_dir
-        self._registry = registry
-        self._counter = itertools.count(1)
-        self.servers: list[NatsServer] = []
+    kind = StanServer
+    prefix = "stan"
 
-    def __call__(self, *, start: bool = True, **options: Any) -> NatsServer:
-        """Create a server in its own folder, started unless ``start=False``.
 
-        :param options: keyword arguments of :class:`NatsServer`.
-        """
-        index = next(self._counter)
-        options.setdefault("name", f"nats-{index}")
-        server = NatsServer(
-            self._base_dir / f"nats-{index}", registry=self._registry, **options
-        )
-        self.servers.append(server)
-        if start:
-            server.start()
-        return server
+class NatsServerFactory(_ServerFactory[NatsServer]):
+    """Creates :class:`NatsServer` instances (official nats-server)."""
 
-    def close_all(self) -> None:
-        """Stop every server created here (SIGTERM, wait, SIGKILL)."""
-        _close_each(self.servers, lambda server: server.stop())
+    kind = NatsServer
+    prefix = "nats"
 
 
 class RelayFactory:
