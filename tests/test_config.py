@@ -738,12 +738,11 @@ def test_keys_are_never_substituted(tmp_path: Path) -> None:
 def test_a_whole_value_variable_is_read_as_the_number_a_key_wants(
     tmp_path: Path,
 ) -> None:
-    doc = edited(
-        lambda d: (
-            d["destination"].update(max_outage="${OUTAGE}", ping_max_out="${PINGS}"),
-            d["sources"][0].update(cluster_id="${CLUSTER}"),
-        )
-    )
+    def change(doc: dict[str, Any]) -> None:
+        doc["destination"].update(max_outage="${OUTAGE}", ping_max_out="${PINGS}")
+        doc["sources"][0].update(cluster_id="${CLUSTER}")
+
+    doc = edited(change)
     path = write_doc(tmp_path, doc)
     config = load_config(path, {"OUTAGE": "60", "PINGS": "4", "CLUSTER": "123"})
     assert config.destination.max_outage == 60.0

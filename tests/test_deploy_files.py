@@ -93,7 +93,7 @@ def test_dockerfile_installs_only_requirements_txt_without_cache() -> None:
 
 
 def test_dockerfile_copies_the_code_and_not_the_tests() -> None:
-    copied = set()
+    copied: set[str] = set()
     for arguments in arguments_of("COPY"):
         *sources, _destination = shlex.split(arguments)
         assert not any(s.startswith("--") for s in sources), arguments

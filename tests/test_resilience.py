@@ -192,7 +192,8 @@ def test_an_edge_frozen_after_a_restart_is_healthy_only_once_subscribed(
     frozen_at = time.monotonic()
 
     def edge_state() -> dict[str, Any]:
-        return health(port)[1]["sources"][0]
+        state: dict[str, Any] = health(port)[1]["sources"][0]
+        return state
 
     wait_until(lambda: not edge_state()["subscribed"], 10, message="edge reported down")
     assert_stays(

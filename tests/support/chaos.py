@@ -173,4 +173,5 @@ def metric_sum(port: int, name: str, **labels: str) -> float:
 
 def metrics_text(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-        return r.read().decode()
+        body: bytes = r.read()
+    return body.decode()

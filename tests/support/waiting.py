@@ -10,7 +10,7 @@ _NOT_CALLED = object()
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout: float,
     interval: float = 0.02,
     message: str = "condition not met",
