@@ -7,22 +7,23 @@ from pathlib import Path
 import pytest
 
 from tests.support.aggregator import REPO
-from tests.support.ports import free_port
+from tests.support.ports import free_ports
 
 
 @pytest.mark.timeout(120)
 def test_local_setup_forwards_the_example_and_refuses_the_invalid_one(
     tmp_path: Path,
 ) -> None:
+    central_port, edge_port_1, edge_port_2 = free_ports(3)
     result = subprocess.run(
         [
             sys.executable,
             str(REPO / "scripts" / "local_setup.py"),
             "--central-port",
-            str(free_port()),
+            str(central_port),
             "--edge-ports",
-            str(free_port()),
-            str(free_port()),
+            str(edge_port_1),
+            str(edge_port_2),
             "--workdir",
             str(tmp_path / "demo"),
             "--exit-after-demo",

@@ -1,5 +1,6 @@
 """Free TCP ports on the loopback interface."""
 
+import contextlib
 import socket
 
 
@@ -10,10 +11,28 @@ def free_port() -> int:
     the number to a server. Another process could take it in between, but the
     kernel hands out ephemeral ports in a way that makes that rare.
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Return ``count`` distinct TCP ports that were free on 127.0.0.1.
+
+    One server needs several ports (client, monitoring, routes). Asking for
+    them one at a time can give the same number twice, because each probe
+    socket is closed before the next one binds; holding all of them open
+    until every number is known makes them distinct.
+
+    :param count: how many ports.
+    """
+    with contextlib.ExitStack() as stack:
+        ports: list[int] = []
+        for _ in range(count):
+            sock = stack.enter_context(
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            )
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
 
 
 def accepts_connections(

@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.support.binaries import find_binary
 from tests.support.monitoring import HTTP_TIMEOUT, MonitoringError, get_json
-from tests.support.ports import accepts_connections, free_port
+from tests.support.ports import accepts_connections, free_ports
 from tests.support.process import START_TIMEOUT, ManagedProcess, ProcessRegistry
 
 #: The line nats-streaming-server logs once clients can connect. Its monitoring
@@ -79,8 +79,11 @@ class StanServer(ManagedProcess):
         """
         super().__init__(name, base_dir, registry)
         self.cluster_id = cluster_id
-        self.port = port if port is not None else free_port()
-        self.monitor_port = monitor_port if monitor_port is not None else free_port()
+        spare_port, spare_monitor_port = free_ports(2)
+        self.port = port if port is not None else spare_port
+        self.monitor_port = (
+            monitor_port if monitor_port is not None else spare_monitor_port
+        )
         self.store_dir = base_dir / "store"
         self.hb_interval = hb_interval
         self.hb_timeout = hb_timeout
@@ -269,8 +272,11 @@ class NatsServer(ManagedProcess):
         :param http_timeout: seconds for each monitoring call.
         """
         super().__init__(name, base_dir, registry)
-        self.port = port if port is not None else free_port()
-        self.monitor_port = monitor_port if monitor_port is not None else free_port()
+        spare_port, spare_monitor_port, spare_cluster_port = free_ports(3)
+        self.port = port if port is not None else spare_port
+        self.monitor_port = (
+            monitor_port if monitor_port is not None else spare_monitor_port
+        )
         self.config_path: Path | None = None
         if config_text is not None:
             self.config_path = base_dir / "nats-server.conf"
@@ -278,7 +284,7 @@ class NatsServer(ManagedProcess):
         self.cluster_port: int | None = None
         if cluster or routes or cluster_port is not None:
             self.cluster_port = (
-                cluster_port if cluster_port is not None else free_port()
+                cluster_port if cluster_port is not None else spare_cluster_port
             )
         self.cluster_name = cluster_name
         self.routes = list(routes)
