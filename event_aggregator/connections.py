@@ -22,12 +22,15 @@ def tls_options(config: TlsConfig | None) -> TlsOptions | None:
 
 
 def client_for(
+    role: str,
     config: SourceConfig | DestinationConfig,
     on_connection_lost: ConnectionLostCallback,
     **publishing: Any,
 ) -> StanClient:
     """A client with the connection settings every configured cluster has.
 
+    :param role: ``source`` or ``destination``; with the configured name it
+        labels the client's threads (``nats-io-source-edge-1``).
     :param publishing: extra :class:`StanClient` options (the destination's
         publish window and ack wait).
     """
@@ -40,5 +43,6 @@ def client_for(
         ping_max_out=config.ping_max_out,
         tls=tls_options(config.tls),
         on_connection_lost=on_connection_lost,
+        name=f"{role}-{config.name}",
         **publishing,
     )

@@ -67,6 +67,7 @@ class Forwarder:
         self._metrics = metrics
         self._on_fatal = on_fatal
         self._client = client_for(
+            "destination",
             config,
             self._on_connection_lost,
             pub_ack_wait=config.publish_ack_wait,
@@ -87,7 +88,7 @@ class Forwarder:
         # thread, acted on by the forwarder thread).
         self._reset_reason: StanError | None = None
         self._outage_since: float | None = time.monotonic()
-        self._refused_since: float | None = None
+        # Delays between new sessions while some item keeps being refused.
         self._refusal_backoff: Backoff | None = None
         self._metrics.destination_connected.set(0)
         self._metrics.track_outage(self.outage_seconds)
@@ -105,9 +106,9 @@ class Forwarder:
         """
         self._draining.set()
         deadline = time.monotonic() + timeout
-        while self._client.publishes_in_flight and time.monotonic() < deadline:
+        while self._unconfirmed() and time.monotonic() < deadline:
             time.sleep(0.02)
-        return self._client.publishes_in_flight
+        return self._unconfirmed()
 
     def stop(self, timeout: float) -> None:
         """End the thread and close the destination connection."""
@@ -119,6 +120,12 @@ class Forwarder:
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
+
+    def _unconfirmed(self) -> int:
+        """Events in flight or waiting to be published again."""
+        with self._retry_lock:
+            waiting = len(self._retry)
+        return self._client.publishes_in_flight + waiting
 
     @property
     def connected(self) -> bool:
@@ -187,19 +194,20 @@ class Forwarder:
     ) -> None:
         """Runs on the destination's I/O thread: quick, never blocks."""
         if error is None:
-            self._refused_since = None
-            self._refusal_backoff = None
             self._metrics.publish_seconds.observe(time.monotonic() - started)
             lag = time.time() - item.timestamp_ns / 1e9
             item.source.lag_histogram.observe(max(0.0, lag))
             item.source.acknowledge(item)
             return
-        self._retry_later(item)
         if isinstance(error, PublishError):
-            # Refused, or no PubAck in time: the session is suspect.
-            if self._refused_since is None:
-                self._refused_since = time.monotonic()
+            # Refused, or no PubAck in time: the session is suspect. The
+            # budget is per item, so that one event the destination always
+            # refuses is not forgiven by the successes of its neighbours.
+            if not item.refused_since:
+                item.refused_since = time.monotonic()
+            item.last_refusal = str(error)
             self._request_reset(error)
+        self._retry_later(item)
 
     def _retry_later(self, item: ForwardItem) -> None:
         with self._retry_lock:
@@ -241,8 +249,8 @@ class Forwarder:
         reason = self._take_reset_reason()
         if reason is not None:
             backoff = self._refusal_backoff
-            if backoff is None:
-                # The first refusal since a success: the delays start over.
+            if backoff is None or self._oldest_refusal() is None:
+                # Nothing refused is waiting: the delays start over.
                 backoff = self._refusal_backoff = Backoff(
                     _RECONNECT_INITIAL, _REFUSAL_MAX
                 )
@@ -366,13 +374,23 @@ class Forwarder:
         )
         return not self._stopping.wait(delay)
 
+    def _oldest_refusal(self) -> ForwardItem | None:
+        """The waiting item that the destination began refusing first."""
+        with self._retry_lock:
+            refused = [item for _order, item in self._retry if item.refused_since]
+        return min(refused, key=lambda item: item.refused_since, default=None)
+
     def _refusals_exceed_budget(self) -> bool:
-        since = self._refused_since
-        if since is None or time.monotonic() - since < self.config.max_outage:
+        item = self._oldest_refusal()
+        if item is None:
+            return False
+        if time.monotonic() - item.refused_since < self.config.max_outage:
             return False
         self._give_up(
             f"the destination {self.config.name} has refused or not acknowledged "
-            f"publishes for longer than max_outage ({self.config.max_outage:g} s)"
+            f"the event {item.channel}/{item.sequence} from {item.source.name} for "
+            f"longer than max_outage ({self.config.max_outage:g} s): "
+            f"{item.last_refusal}"
         )
         return True
 

@@ -39,9 +39,17 @@ class ForwardItem:
     destination_channel: str
     timestamp_ns: int
     order: int
+    #: Hash of the source message's payload: with the key, tells this
+    #: message from another one that reuses its sequence (a reset edge store).
+    fingerprint: int
     dead_letter: bool = False
     #: Wall-clock time of the first publish attempt (0 before it).
     first_sent: float = 0.0
+    #: ``time.monotonic()`` when the destination first refused this item or
+    #: let its PubAck time out (0 while it never did).
+    refused_since: float = 0.0
+    #: The destination's last refusal of this item, for the log.
+    last_refusal: str = ""
 
     @property
     def key(self) -> tuple[str, int]:

@@ -82,7 +82,7 @@ class Source:
         self._order = order
         self._destination_channel = destination_channel
         self._dead_letter_channel = dead_letter_channel
-        self._client = client_for(config, self._on_connection_lost)
+        self._client = client_for("source", config, self._on_connection_lost)
         self._thread = threading.Thread(
             target=self._run, name=f"source-{self.name}", daemon=True
         )
@@ -178,6 +178,9 @@ class Source:
         )
         was_connected = False
         while not self._stopping.is_set():
+            # A loss reported while the last attempt was still subscribing
+            # is over: this attempt starts from a closed client.
+            self._wake.clear()
             try:
                 self._open()
             except StanError as err:
@@ -210,9 +213,12 @@ class Source:
             )
 
             self._wake.wait()
-            self._wake.clear()
             self._subscribed = False
             self._metrics.source_connected.labels(self.name).set(0)
+            if not self._stopping.is_set():
+                # Release the lost session, and wait for its delivery thread
+                # to finish the message it holds, before a new one starts.
+                self._close_client()
         self._close()
 
     def _open(self) -> None:
@@ -287,6 +293,19 @@ class Source:
     # --- messages (on the client's delivery thread) -----------------------
 
     def _on_message(self, message: Msg) -> None:
+        try:
+            self._take(message)
+        except Exception:  # a bug of ours must not wedge the message
+            logger.exception(
+                "source %s could not handle %s/%d; the server redelivers it",
+                self.name,
+                message.channel,
+                message.sequence,
+                extra={"source": self.name, "channel": message.channel},
+            )
+            self._forget((message.channel, message.sequence), hash(message.data))
+
+    def _take(self, message: Msg) -> None:
         self._received[message.channel].inc()
         self._last_message_at = time.monotonic()
         key = (message.channel, message.sequence)
@@ -318,7 +337,7 @@ class Source:
 
         verdict = self._validator.validate(message.data)
         if isinstance(verdict, Rejection):
-            self._refuse(message, verdict.reason, verdict.message)
+            self._refuse(message, fingerprint, verdict.reason, verdict.message)
             return
         if logger.isEnabledFor(logging.DEBUG):
             # Guarded: building the fields costs more than the check, per event.
@@ -339,17 +358,18 @@ class Source:
                 destination_channel=self._destination_channel or message.channel,
                 timestamp_ns=message.timestamp,
                 order=self._order.next(),
+                fingerprint=fingerprint,
             ),
         )
 
-    def _refuse(self, message: Msg, reason: str, text: str) -> None:
+    def _refuse(self, message: Msg, fingerprint: int, reason: str, text: str) -> None:
         self._metrics.events_invalid.labels(self.name, reason).inc()
         self._invalid_log.refused(
             self.name, message.channel, message.sequence, reason, text
         )
         if self._dead_letter_channel is None:
-            self._settle((message.channel, message.sequence))
-            self._ack(message.channel, message.sequence)
+            if self._settle((message.channel, message.sequence), fingerprint):
+                self._ack(message.channel, message.sequence)
             return
         envelope = dead_letter_envelope(
             source=self.name,
@@ -370,6 +390,7 @@ class Source:
                 destination_channel=self._dead_letter_channel,
                 timestamp_ns=message.timestamp,
                 order=self._order.next(),
+                fingerprint=fingerprint,
                 dead_letter=True,
             ),
         )
@@ -386,16 +407,22 @@ class Source:
                 return
             except queue.Full:
                 continue
+        self._forget(item.key, item.fingerprint)
+
+    def _forget(self, key: tuple[str, int], fingerprint: int) -> None:
+        """Drop a message from the pipeline without settling it."""
         with self._lock:
-            self._in_pipeline.pop(item.key, None)
+            if self._in_pipeline.get(key) == fingerprint:
+                del self._in_pipeline[key]
 
     # --- outcomes (on the destination's I/O thread) -----------------------
 
     def acknowledge(self, item: ForwardItem) -> None:
         """The destination stored the item: ack the source message."""
+        if not self._settle(item.key, item.fingerprint):
+            return  # another message has this sequence now: not this ack
         if not item.dead_letter:
             self._forwarded[item.channel].inc()
-        self._settle(item.key)
         self._ack(item.channel, item.sequence)
 
     def reject(self, item: ForwardItem, reason: str, message: str) -> None:
@@ -404,6 +431,8 @@ class Source:
         A dead letter that cannot be published was counted already, when its
         message was refused; only the failed dead letter is logged.
         """
+        if not self._settle(item.key, item.fingerprint):
+            return  # another message has this sequence now: not this ack
         if item.dead_letter:
             logger.warning(
                 "could not dead-letter %s/%d from %s: %s; it is dropped",
@@ -423,19 +452,24 @@ class Source:
             self._invalid_log.refused(
                 self.name, item.channel, item.sequence, reason, message
             )
-        self._settle(item.key)
         self._ack(item.channel, item.sequence)
 
-    def _settle(self, key: tuple[str, int]) -> None:
-        """Move a message from the pipeline to the remembered settled ones."""
+    def _settle(self, key: tuple[str, int], fingerprint: int) -> bool:
+        """Move a message from the pipeline to the remembered settled ones.
+
+        Returns False, changing nothing, when the pipeline holds no such
+        message: the key now belongs to another payload (an edge store
+        reset reuses sequences), whose ack must wait for its own copy.
+        """
         with self._lock:
-            fingerprint = self._in_pipeline.pop(key, None)
-            if fingerprint is None:
-                return
+            if self._in_pipeline.get(key) != fingerprint:
+                return False
+            del self._in_pipeline[key]
             self._done[key] = fingerprint
             self._done.move_to_end(key)
             if len(self._done) > _MAX_REMEMBERED_DONE:
                 self._done.popitem(last=False)
+            return True
 
     def _ack(self, channel: str, sequence: int) -> None:
         """Ack on the channel's current subscription.

@@ -34,7 +34,8 @@ class StanClient:
     Every method may be called from any thread. Subscription callbacks run
     on one delivery thread per session, in the order the server sent the
     messages; ack handlers of :meth:`publish_async` and the connection-lost
-    callback run on the connection's I/O thread and must return quickly.
+    callback run on the connection's I/O thread and must return quickly
+    (and must not call :meth:`connect`, which waits for them to finish).
 
     The client does not reconnect by itself: when the connection is lost,
     ``on_connection_lost`` is called once, and the owner decides when to call
@@ -57,6 +58,9 @@ class StanClient:
         :meth:`publish_async` blocks beyond that.
     :param tls: certificates for a ``tls://`` URL.
     :param on_connection_lost: called as ``callback(client, error)``.
+    :param name: names this client's threads and its NATS connection
+        (default: the client ID), so that several clients in one process
+        can be told apart.
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class StanClient:
         max_pub_acks_inflight: int = 16384,
         tls: TlsOptions | None = None,
         on_connection_lost: ConnectionLostCallback | None = None,
+        name: str = "",
     ) -> None:
         _check_positive("connect_timeout", connect_timeout)
         _check_positive("ping_interval", ping_interval)
@@ -96,6 +101,7 @@ class StanClient:
             pub_ack_wait=pub_ack_wait,
             max_pub_acks_inflight=max_pub_acks_inflight,
             tls=tls,
+            name=name,
         )
         self._on_connection_lost = on_connection_lost
         self._lock = threading.Lock()
@@ -114,10 +120,14 @@ class StanClient:
         :raises ClientIdInUseError: a live client holds the same client ID.
         """
         with self._lock:
-            if self._session is not None and self._session.is_open:
+            previous_session = self._session
+            if previous_session is not None and previous_session.is_open:
                 raise StanError(f"client {self.client_id!r} is already connected")
             session = Session(self.options, self._session_lost)
             previous = self._previous_close_subject
+        if previous_session is not None:
+            # A lost session is told to the owner before the next one opens.
+            previous_session.wait_finished(self.options.connect_timeout)
         session.open(previous)
         with self._lock:
             self._session = session
@@ -328,6 +338,9 @@ class StanClient:
         return session
 
     def _session_lost(self, session: Session, error: ConnectionLostError) -> None:
+        with self._lock:
+            if session is not self._session:
+                return  # the owner closed it meanwhile: it knows
         # DEBUG only: the owner hears of it through on_connection_lost and
         # logs it with its own context (which source, what happens next).
         logger.debug(

@@ -552,6 +552,13 @@ class NatsConnection:
                 f"protocol error from {self.safe_url}: {err}", url=self.safe_url
             )
             error.__cause__ = err
+        except Exception as err:  # a bug of ours: end as a loss, never silently
+            logger.exception("I/O thread of %s failed", self.safe_url)
+            error = NatsConnectionError(
+                f"internal error on the connection to {self.safe_url}: {err!r}",
+                url=self.safe_url,
+            )
+            error.__cause__ = err
         finally:
             selector.close()
             self._shutdown(error)

@@ -28,12 +28,14 @@ from stan_client.errors import (
     MaxPingsError,
     NatsConnectionError,
     NoRespondersError,
+    ProtocolError,
     PublishAckTimeoutError,
     PublishError,
     RequestTimeoutError,
     StanError,
     SubscribeError,
 )
+from stan_client.frames import decode
 from stan_client.messages import Deliverer, MessageCallback, Msg
 from stan_client.nats import NatsConnection, TlsOptions
 from stan_client.protocol_pb2 import (
@@ -114,6 +116,9 @@ class Session:
         self._on_lost = on_lost
         self._open = False
         self._ended = threading.Event()
+        # Set once the end is complete: publishes handed back and, after a
+        # loss, the owner told. A new session waits for it (see wait_finished).
+        self._finished = threading.Event()
         self._lock = threading.Lock()
         self._subscriptions: dict[int, Subscription] = {}
         self._pending: dict[str, _PendingPublish] = {}
@@ -166,7 +171,9 @@ class Session:
             self.nats.close()
             raise
 
-        self._deliverer = Deliverer(f"stan-deliver-{self.client_id}")
+        self._deliverer = Deliverer(
+            f"stan-deliver-{self.options.name or self.client_id}"
+        )
         self._open = True
         if self.responses.protocol >= PROTOCOL_VERSION and self.responses.pingRequests:
             self.nats.add_periodic(self.options.ping_interval, self._send_ping)
@@ -207,7 +214,7 @@ class Session:
                 cluster_id=options.cluster_id,
                 client_id=options.client_id,
             ) from err
-        response = ConnectResponse.FromString(reply)
+        response = decode(ConnectResponse, reply)
         if response.error:
             error_type = (
                 ClientIdInUseError
@@ -232,10 +239,10 @@ class Session:
         request = CloseRequest(clientID=self.client_id).SerializeToString()
         try:
             reply = self.nats.request(close_subject, request, self.request_timeout)
-        except (RequestTimeoutError, NoRespondersError) as err:
+            error = decode(CloseResponse, reply).error
+        except (RequestTimeoutError, NoRespondersError, ProtocolError) as err:
             logger.debug("closing the previous session failed: %s", err)
             return
-        error = CloseResponse.FromString(reply).error
         logger.debug("closed the previous session: %s", error or "ok")
 
     # --- publishing -------------------------------------------------------
@@ -255,10 +262,10 @@ class Session:
             data=data,
             connID=self._conn_id,
         ).SerializeToString()
-        deadline = time.monotonic() + self.options.pub_ack_wait
+        room_deadline = time.monotonic() + self.options.pub_ack_wait
         with self._lock:
             while len(self._pending) >= self._window and self.is_open:
-                remaining = deadline - time.monotonic()
+                remaining = room_deadline - time.monotonic()
                 if remaining <= 0:
                     raise PublishAckTimeoutError(
                         f"no room to publish to {channel!r}: {self._window} "
@@ -270,13 +277,18 @@ class Session:
                 self._room.wait(remaining)
             if not self.is_open:
                 raise self._unusable()
-            self._pending[guid] = _PendingPublish(channel, handler, deadline)
+            # The PubAck wait starts now, not before the wait for room.
+            ack_deadline = time.monotonic() + self.options.pub_ack_wait
+            self._pending[guid] = _PendingPublish(channel, handler, ack_deadline)
         try:
             self.nats.publish(
                 f"{self.responses.pubPrefix}.{channel}", frame, self._ack_inbox
             )
         except StanError:
-            self._take_pending(guid)
+            if self._take_pending(guid) is None:
+                # The session ended meanwhile and told the handler already:
+                # raising too would report this one failure twice.
+                return guid
             raise
         return guid
 
@@ -288,12 +300,12 @@ class Session:
     def _take_pending(self, guid: str) -> _PendingPublish | None:
         with self._lock:
             pending = self._pending.pop(guid, None)
-            if pending is not None and len(self._pending) == self._window - 1:
+            if pending is not None:
                 self._room.notify()
             return pending
 
     def _on_pub_ack(self, subject: str, reply: str, payload: bytes) -> None:
-        ack = PubAck.FromString(payload)
+        ack = decode(PubAck, payload)
         pending = self._take_pending(ack.guid)
         if pending is None:
             return  # already timed out, or not ours
@@ -396,7 +408,11 @@ class Session:
         except NatsConnectionError:
             self.forget(subscription)
             raise
-        response = SubscriptionResponse.FromString(reply)
+        try:
+            response = decode(SubscriptionResponse, reply)
+        except ProtocolError:
+            self._abandon_subscription(subscription)
+            raise
         if response.error:
             self.forget(subscription)
             raise SubscribeError(
@@ -410,7 +426,7 @@ class Session:
         self, subscription: Subscription
     ) -> Callable[[str, str, bytes], None]:
         def on_message(subject: str, reply: str, payload: bytes) -> None:
-            proto = MsgProto.FromString(payload)
+            proto = decode(MsgProto, payload)
             deliverer = self._deliverer
             if deliverer is None:
                 return
@@ -477,7 +493,7 @@ class Session:
 
     def _on_ping_response(self, subject: str, reply: str, payload: bytes) -> None:
         self._pings_out = 0
-        error = PingResponse.FromString(payload).error
+        error = decode(PingResponse, payload).error
         if error:
             self.nats.abort(ClientReplacedError(error))
 
@@ -501,6 +517,7 @@ class Session:
                 error = err
         self._end(ClientClosedError("the client was closed"))
         self.nats.close()
+        self._finished.set()
         if error is not None:
             raise error
 
@@ -510,11 +527,11 @@ class Session:
             reply = self.nats.request(
                 self.responses.closeRequests, request, self.request_timeout
             )
+            response = decode(CloseResponse, reply)
         except StanError as err:
             raise CloseError(
                 f"close request for {self.client_id!r} failed: {err}"
             ) from err
-        response = CloseResponse.FromString(reply)
         if response.error:
             raise CloseError(
                 f"the server refused to close {self.client_id!r}: {response.error}"
@@ -530,9 +547,23 @@ class Session:
         self.lost_error = lost
         was_open = self._open
         self._open = False
-        self._end(lost)
-        if was_open:
-            self._on_lost(self, lost)
+        try:
+            self._end(lost)
+            if was_open:
+                self._on_lost(self, lost)
+        finally:
+            self._finished.set()
+
+    def wait_finished(self, timeout: float) -> bool:
+        """Wait until the end of this session is complete; False on timeout.
+
+        After a loss, the publishes still awaiting their PubAck are handed
+        back and the owner is told, on the I/O thread, a moment after
+        :attr:`is_open` turned False. The next session waits for that, so
+        that the report of this loss can never arrive after it and seem to be
+        about it.
+        """
+        return self._finished.wait(timeout)
 
     def _end(self, error: StanError) -> None:
         """Release everything; runs once, on close or loss."""

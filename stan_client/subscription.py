@@ -11,9 +11,11 @@ from stan_client.errors import (
     ClientClosedError,
     NatsConnectionError,
     NoRespondersError,
+    ProtocolError,
     RequestTimeoutError,
     UnsubscribeError,
 )
+from stan_client.frames import decode
 from stan_client.messages import MessageCallback, Msg
 from stan_client.protocol_pb2 import Ack, SubscriptionResponse, UnsubscribeRequest
 
@@ -174,14 +176,19 @@ class Subscription:
                 request.SerializeToString(),
                 self._session.request_timeout,
             )
-        except (RequestTimeoutError, NoRespondersError, NatsConnectionError) as err:
+            response = decode(SubscriptionResponse, reply)
+        except (
+            RequestTimeoutError,
+            NoRespondersError,
+            NatsConnectionError,
+            ProtocolError,
+        ) as err:
             raise UnsubscribeError(
                 f"{verb} of the subscription to {self.channel!r} failed: {err}",
                 channel=self.channel,
             ) from err
         finally:
             self._session.forget(self)
-        response = SubscriptionResponse.FromString(reply)
         if response.error:
             raise UnsubscribeError(
                 f"the server refused to {verb} the subscription to "

@@ -3,10 +3,12 @@
 import base64
 import json
 import random
+import time
 
 import pytest
 
 from tests.support.aggregator import AggregatorFactory, destination_entry, source_entry
+from tests.support.chaos import SteadyPublisher
 from tests.support.events import cloud_event, publish_all, read_channel
 from tests.support.factories import StanServerFactory
 from tests.support.waiting import assert_stays, wait_until
@@ -158,3 +160,46 @@ def test_a_center_that_refuses_dead_letters_is_asked_again_with_growing_delays(
     assert delays[3] > delays[0] * 2, f"the delays grow: {delays}"
     assert "too many channels" in resets()[0]
     assert aggregator.running()
+
+
+@pytest.mark.timeout(120)
+def test_an_event_the_center_always_refuses_ends_in_exit_1_though_others_flow(
+    stan_server_factory: StanServerFactory, aggregator_factory: AggregatorFactory
+) -> None:
+    """One channel allowed at the center: the second channel is always refused.
+
+    The first channel's events keep succeeding meanwhile; they must not
+    forgive the refused event, which would be retried forever unseen.
+    """
+    center = stan_server_factory(
+        cluster_id="center", name="center", extra_args=["--max_channels", "1"]
+    )
+    edge = stan_server_factory(cluster_id="edge", name="edge")
+    refused_channel = "cyverse.other"
+    max_outage = 6
+    aggregator = aggregator_factory(
+        {
+            "destination": destination_entry(center, max_outage=max_outage),
+            "sources": [source_entry("edge1", edge, [CHANNEL, refused_channel])],
+        }
+    )
+    aggregator.start()
+    aggregator.wait_ready(["edge1"])
+    publish_all(edge.url, "edge", CHANNEL, [cloud_event(0)])
+    wait_until(lambda: center.channel_msg_count(CHANNEL) == 1, 20, message="first")
+
+    flowing = SteadyPublisher(edge, CHANNEL, count=200, rate=10, tag="flow").start()
+    publish_all(edge.url, "edge", refused_channel, [cloud_event(1000)])
+    refused_at = time.monotonic()
+    try:
+        status = aggregator.wait(timeout=max_outage + 30)
+    finally:
+        flowing.stop()
+    took = time.monotonic() - refused_at
+
+    assert status == 1
+    assert took < max_outage + 20, f"exit 1 after {took:.1f} s"
+    assert center.channel_msg_count(CHANNEL) > 10, "the other channel flowed"
+    [giving_up] = [r for r in aggregator.records() if "giving up" in r["message"]]
+    assert f"{refused_channel}/1" in giving_up["message"]
+    assert "too many channels" in giving_up["message"]

@@ -25,15 +25,17 @@ from stan_client import (
     ConnectionLostError,
     MaxPayloadError,
     Msg,
+    ProtocolError,
     ServerUnreachableError,
     StanClient,
     StanError,
     StartPosition,
 )
+from stan_client.nats import NatsConnection
 from tests.support.factories import RelayFactory, StanServerFactory
 from tests.support.gotools import unique_client_id
 from tests.support.ports import free_port
-from tests.support.servers import StanServer
+from tests.support.servers import NatsServer, StanServer
 from tests.support.waiting import wait_until
 
 PING_INTERVAL = 0.5
@@ -405,6 +407,73 @@ def test_wrong_cluster_id_says_the_cluster_id_may_be_wrong(
     assert isinstance(raised.value, ConnectError)
     assert raised.value.cluster_id == "no-such-cluster"
     assert not client.is_connected
+
+
+@pytest.mark.timeout(30)
+def test_a_garbage_answer_to_connect_is_a_protocol_error(
+    nats_server: NatsServer,
+) -> None:
+    """Something that is not a streaming server answers the discover request.
+
+    The error must be one of the client's own (a StanError, which callers
+    retry), not protobuf's DecodeError, which would escape their handlers.
+    """
+    impostor = NatsConnection(nats_server.url, name="impostor")
+    impostor.connect()
+    impostor.subscribe(
+        "_STAN.discover.impostor",
+        lambda _subject, reply, _payload: impostor.publish(reply, b"garbage"),
+    )
+    impostor.flush(5)
+    client = _client(nats_server.url, "impostor", connect_timeout=2.0)
+    try:
+        with pytest.raises(ProtocolError, match="ConnectResponse"):
+            client.connect()
+        assert not client.is_connected
+    finally:
+        impostor.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_new_session_opens_only_after_the_loss_of_the_last_was_reported(
+    stan_server: StanServer,
+) -> None:
+    """A slow connection-lost callback still runs before the reconnect ends.
+
+    Otherwise the report of the old loss could reach the owner after the
+    new session opened, and make it tear down a healthy connection.
+    """
+    reported = threading.Event()
+    events: list[str] = []
+
+    def slow_callback(client: StanClient, error: ConnectionLostError) -> None:
+        time.sleep(1.5)
+        events.append("loss reported")
+        reported.set()
+
+    client = _client(
+        stan_server.url,
+        stan_server.cluster_id,
+        connect_timeout=5.0,
+        on_connection_lost=slow_callback,
+    )
+    client.connect()
+    stan_server.kill()
+    wait_until(lambda: not client.is_connected, 10, message="loss noticed")
+    stan_server.restart()
+
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.connect()
+            break
+        except StanError:
+            assert time.monotonic() < deadline, "no reconnect within 20 s"
+    events.append("reconnected")
+
+    assert events == ["loss reported", "reconnected"]
+    assert client.is_connected
+    client.close()
 
 
 @pytest.mark.timeout(30)

@@ -566,6 +566,19 @@ RULES: list[Rule] = [
             bad("a lone low surrogate", v1_raw(r',"subject":"\uDEAD"'), "bad_string"),
             bad("a lone high surrogate", v1_raw(r',"ext":"a\uD800"'), "bad_string"),
             bad("reversed surrogates", v1_raw(r',"ext":"\uDEAD\uD800"'), "bad_string"),
+            # Attributes with a pattern go through the schema engines first;
+            # the Rust one cannot take a lone surrogate, the Python one can.
+            bad("a lone surrogate as time", v1_raw(r',"time":"\uDEAD"'), "bad_time"),
+            bad(
+                "a lone surrogate as datacontenttype",
+                v1_raw(r',"datacontenttype":"\uD800"'),
+                "bad_datacontenttype",
+            ),
+            bad(
+                "a lone surrogate in dataschema",
+                v1_raw(r',"dataschema":"https://e.org/\uDEAD"'),
+                "bad_dataschema",
+            ),
         ],
     ),
     Rule(

@@ -99,14 +99,19 @@ class SchemaCheck:
 
     def is_valid(self, envelope: Mapping[str, object]) -> bool:
         """Whether the envelope satisfies the schema (the fast engine)."""
-        return bool(self._is_valid(envelope))
+        try:
+            return bool(self._is_valid(envelope))
+        except UnicodeEncodeError:
+            # A lone surrogate (which JSON's \u escapes can write) cannot
+            # cross into the Rust engine; the Python one judges it.
+            return self.first_violation_slowly(envelope) is None
 
     def first_violation(self, envelope: Mapping[str, object]) -> SchemaViolation | None:
         """Check an envelope view; return its first violation or ``None``.
 
         :param envelope: the output of :func:`envelope_view`.
         """
-        if self._is_valid(envelope):
+        if self.is_valid(envelope):
             return None
         return self.first_violation_slowly(envelope)
 
