@@ -166,15 +166,22 @@ class Aggregator:
         if drain:
             started = time.monotonic()
             unacked = self.forwarder.drain(timeout)
+            queued = self.events.qsize()
+            risk = (
+                " (the destination may have stored them: they can arrive twice "
+                "after a restart)"
+                if unacked
+                else ""
+            )
             logger.log(
                 logging.WARNING if unacked else logging.INFO,
-                "waited %.2f s for the destination's acks; %d left unacknowledged "
-                "(the destination may have stored them: they can arrive twice after "
-                "a restart), %d queued events left for redelivery",
+                "waited %.2f s for the destination's acks; %d left unacknowledged%s, "
+                "%d queued events left for redelivery",
                 time.monotonic() - started,
                 unacked,
-                self.events.qsize(),
-                extra={"unacknowledged": unacked, "queued": self.events.qsize()},
+                risk,
+                queued,
+                extra={"unacknowledged": unacked, "queued": queued},
             )
         self.forwarder.stop(timeout + _JOIN_GRACE_SECONDS)
         for source in self.sources:

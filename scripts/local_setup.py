@@ -42,6 +42,9 @@ READY_TIMEOUT = 20.0
 
 def _port_is_free(port: int) -> bool:
     with socket.socket() as probe:
+        # As the servers bind: a port whose last connections linger in
+        # TIME_WAIT (a stop a moment ago) is free for them.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -290,8 +293,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     shutil.rmtree(args.workdir, ignore_errors=True)
     demo = Demo(args.workdir, ports)
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    # The children run in sessions of their own (so that Ctrl-C reaches only
+    # this script, which stops them in order): every signal that ends a
+    # terminal session must stop them here, or they would outlive it.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda signum, frame: stop.set())
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     try:
         demo.start_servers()

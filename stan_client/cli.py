@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pub = commands.add_parser("pub", help="publish one message and wait for its ack")
     _add_connection_arguments(pub, default_id="stan-py-pub")
-    pub.add_argument("channel")
+    pub.add_argument("channel", type=_channel_name)
     pub.add_argument(
         "data", help="the message; '-' reads the bytes from standard input"
     )
@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--last", action="store_true", help="start with the last message"
     )
-    start.add_argument("--seq", type=int, help="start at this sequence number")
+    start.add_argument(
+        "--seq", type=_sequence, help="start at this sequence number (from 1)"
+    )
     start.add_argument(
         "--since",
         type=_parse_since,
@@ -65,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="remove the durable subscription on exit (default: keep it)",
     )
-    sub.add_argument("channel")
+    sub.add_argument("channel", type=_channel_name)
     return parser
 
 
@@ -85,6 +87,32 @@ def _add_connection_arguments(
         help=f"client ID (default: {default_id}-<random>; set it for durables)",
     )
     parser.set_defaults(default_id=default_id)
+
+
+def _channel_name(text: str) -> str:
+    """A channel is one NATS subject: dot-separated, no spaces, no wildcards."""
+    tokens = text.split(".")
+    if not text or any(
+        not token or token in ("*", ">") or any(c.isspace() for c in token)
+        for token in tokens
+    ):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a channel name (dot-separated tokens without "
+            "spaces or wildcards, such as cyverse.events)"
+        )
+    return text
+
+
+def _sequence(text: str) -> int:
+    try:
+        sequence = int(text)
+    except ValueError:
+        sequence = 0
+    if not 1 <= sequence < 2**64:
+        raise argparse.ArgumentTypeError(
+            f"expected a sequence number from 1, got {text!r}"
+        )
+    return sequence
 
 
 def _parse_since(text: str) -> timedelta:

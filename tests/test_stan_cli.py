@@ -166,3 +166,26 @@ def test_wrong_cluster_exits_1_with_the_hint(
     assert b"'not-our-cluster'" in result.stderr
     assert b"may be wrong" in result.stderr
     assert result.stdout == b""
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("arguments", "complaint"),
+    [
+        (["pub", "", "data"], b"is not a channel name"),
+        (["pub", "a b", "data"], b"is not a channel name"),
+        (["pub", "cyverse.*", "data"], b"is not a channel name"),
+        (["sub", "cyverse.>"], b"is not a channel name"),
+        (["sub", "--seq", "0", "cli.seq"], b"sequence number from 1"),
+        (["sub", "--seq", "-1", "cli.seq"], b"sequence number from 1"),
+    ],
+)
+def test_a_bad_channel_or_sequence_is_a_usage_error_before_connecting(
+    arguments: list[str], complaint: bytes
+) -> None:
+    """Caught by the command line: no 30 s wait for a PubAck, no traceback."""
+    result = _run(*arguments[:1], "-s", "nats://127.0.0.1:1", *arguments[1:])
+
+    assert result.returncode == 2
+    assert complaint in result.stderr
+    assert b"Traceback" not in result.stderr
