@@ -206,7 +206,12 @@ class Forwarder:
             if not item.refused_since:
                 item.refused_since = time.monotonic()
             item.last_refusal = str(error)
-            self._request_reset(error)
+            self._retry_later(item)
+            self._request_reset(error)  # last: the reset looks at the retries
+            return
+        if isinstance(error, ConnectionLostError):
+            # Not a refusal: the outage budget covers the time it was away.
+            item.refused_since = 0.0
         self._retry_later(item)
 
     def _retry_later(self, item: ForwardItem) -> None:
@@ -227,12 +232,7 @@ class Forwarder:
     def _on_connection_lost(
         self, client: StanClient, error: ConnectionLostError
     ) -> None:
-        if self._outage_since is None:
-            # The outage began at the last sign of life, not when the pings
-            # finally noticed it: max_outage counts from there.
-            last_heard = client.last_heard
-            self._outage_since = time.monotonic() if last_heard is None else last_heard
-        self._metrics.destination_connected.set(0)
+        self._mark_outage()
         with self._retry_lock:
             unconfirmed = len(self._retry)
         logger.warning(
@@ -244,8 +244,20 @@ class Forwarder:
         )
         self._connection_down.set()
 
+    def _mark_outage(self) -> None:
+        """Note that the destination is away, unless already noted."""
+        if self._outage_since is None:
+            # The outage began at the last sign of life, not when the pings
+            # finally noticed it: max_outage counts from there.
+            last_heard = self._client.last_heard
+            self._outage_since = time.monotonic() if last_heard is None else last_heard
+        self._metrics.destination_connected.set(0)
+
     def _restore_connection(self) -> bool:
         """Reconnect within max_outage; False when giving up or stopping."""
+        # Also here: the loss may be noticed before its report arrives, or
+        # connect() may have raised it instead of reporting it.
+        self._mark_outage()
         reason = self._take_reset_reason()
         if reason is not None:
             backoff = self._refusal_backoff
@@ -262,9 +274,6 @@ class Forwarder:
                 delay,
                 extra={"destination": self.config.name},
             )
-            if self._outage_since is None:
-                self._outage_since = time.monotonic()
-            self._metrics.destination_connected.set(0)
             self._close_client()
             # A destination that refuses at once would otherwise be asked
             # again at once, in a loop that floods the log.
@@ -275,13 +284,15 @@ class Forwarder:
 
         backoff = Backoff(_RECONNECT_INITIAL, _RECONNECT_MAX)
         while not self._stopping.is_set():
+            # Cleared before connecting: a loss of the new session, reported
+            # at any moment from now on, stays seen.
+            self._connection_down.clear()
             try:
                 self._client.connect()
             except StanError as err:
                 if not self._wait_before_retry(backoff, err):
                     return False
                 continue
-            self._connection_down.clear()
             self._skip_what_was_stored()
             outage = self.outage_seconds()
             self._outage_since = None

@@ -181,6 +181,8 @@ class Source:
             # A loss reported while the last attempt was still subscribing
             # is over: this attempt starts from a closed client.
             self._wake.clear()
+            if self._stopping.is_set():
+                break  # request_stop's wake may be the one just cleared
             try:
                 self._open()
             except StanError as err:

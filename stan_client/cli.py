@@ -104,14 +104,14 @@ def _channel_name(text: str) -> str:
 
 
 def _sequence(text: str) -> int:
+    """A message sequence number: the server counts from 1, in 64 bits."""
+    problem = f"expected a sequence number from 1, got {text!r}"
     try:
         sequence = int(text)
-    except ValueError:
-        sequence = 0
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(problem) from err
     if not 1 <= sequence < 2**64:
-        raise argparse.ArgumentTypeError(
-            f"expected a sequence number from 1, got {text!r}"
-        )
+        raise argparse.ArgumentTypeError(problem)
     return sequence
 
 

@@ -118,6 +118,11 @@ class StanClient:
         :raises ClusterNotFoundError: no streaming server answered for the
             cluster ID; the message says the ID may be wrong.
         :raises ClientIdInUseError: a live client holds the same client ID.
+        :raises ProtocolError: what answered is not a NATS Streaming server.
+        :raises ConnectionLostError: the new session was lost before this
+            returned (``on_connection_lost`` may hear of it too).
+        :raises RuntimeError: called on the lost session's I/O thread (from
+            an ack handler or the connection-lost callback).
         """
         with self._lock:
             previous_session = self._session
@@ -126,12 +131,25 @@ class StanClient:
             session = Session(self.options, self._session_lost)
             previous = self._previous_close_subject
         if previous_session is not None:
+            if previous_session.nats.on_io_thread():
+                raise RuntimeError("connect() would deadlock on the I/O thread")
             # A lost session is told to the owner before the next one opens.
-            previous_session.wait_finished(self.options.connect_timeout)
+            if not previous_session.wait_finished(self.options.connect_timeout):
+                logger.warning(
+                    "the connection-lost callback of client %s still runs after "
+                    "%g s; connecting anyway",
+                    self.client_id,
+                    self.options.connect_timeout,
+                )
         session.open(previous)
         with self._lock:
             self._session = session
             self._previous_close_subject = session.responses.closeRequests
+            # Lost while opening: _session_lost, finding another session
+            # current, may have dropped the report. Never return a dead one.
+            lost = session.lost_error
+        if lost is not None:
+            raise lost
         logger.debug(
             "connected to NATS Streaming cluster %s at %s as %s",
             self.cluster_id,
@@ -268,8 +286,8 @@ class StanClient:
 
         ``ack_handler(guid, error)`` is called exactly once: with ``None``
         after the PubAck, or with the error (refused, timed out, connection
-        lost, client closed). Blocks while ``max_pub_acks_inflight``
-        publishes are in flight.
+        lost, client closed); when this raises instead, it is never called.
+        Blocks while ``max_pub_acks_inflight`` publishes are in flight.
 
         :raises ClientClosedError: not connected.
         :raises ConnectionLostError: the connection was lost.

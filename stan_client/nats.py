@@ -111,6 +111,8 @@ class NatsConnection:
 
     :param url: ``nats://[user:password@]host:port`` or ``tls://...``.
     :param name: the client name the server shows in its monitoring.
+    :param thread_label: names the I/O thread (``nats-io-<label>``);
+        ``name`` when empty.
     :param connect_timeout: seconds for TCP connect, INFO and the first PONG.
     :param ping_interval: seconds between PINGs sent to detect a dead link.
     :param max_pings_out: unanswered PINGs after which the link is stale.
@@ -128,6 +130,7 @@ class NatsConnection:
         max_pings_out: int = 2,
         tls: TlsOptions | None = None,
         on_lost: LostHandler | None = None,
+        thread_label: str = "",
     ) -> None:
         if ping_interval <= 0:
             raise ValueError(f"ping_interval must be > 0, got {ping_interval!r}")
@@ -135,6 +138,7 @@ class NatsConnection:
             raise ValueError(f"max_pings_out must be >= 1, got {max_pings_out!r}")
         self.url = url
         self.name = name
+        self._thread_label = thread_label or name
         self.server_info: dict[str, Any] = {}
         self._connect_timeout = connect_timeout
         self._ping_interval = ping_interval
@@ -207,7 +211,7 @@ class NatsConnection:
         self._subscribe_locked(self._reply_prefix + "*", self._on_reply)
 
         self._thread = threading.Thread(
-            target=self._run, name=f"nats-io-{self.name}", daemon=True
+            target=self._run, name=f"nats-io-{self._thread_label}", daemon=True
         )
         self._thread.start()
         logger.debug("connected to %s", self.safe_url, extra={"url": self.safe_url})
@@ -238,6 +242,10 @@ class NatsConnection:
     def is_connected(self) -> bool:
         """True from a successful :meth:`connect` until closed or lost."""
         return self._thread is not None and not self._closed.is_set()
+
+    def on_io_thread(self) -> bool:
+        """Whether the caller is this connection's I/O thread."""
+        return threading.current_thread() is self._thread
 
     @property
     def safe_url(self) -> str:
@@ -286,7 +294,7 @@ class NatsConnection:
         :raises NoRespondersError: nobody subscribes to ``subject``.
         :raises NatsConnectionError: the connection ended meanwhile.
         """
-        if threading.current_thread() is self._thread:
+        if self.on_io_thread():
             raise RuntimeError("request() would deadlock on the I/O thread")
         token = str(next(self._request_ids))
         pending = _PendingRequest(subject)

@@ -130,7 +130,8 @@ class Session:
         self._deliverer: Deliverer | None = None
         self.nats = NatsConnection(
             options.url,
-            name=options.name or options.client_id,
+            name=options.client_id,
+            thread_label=options.name or options.client_id,
             connect_timeout=options.connect_timeout,
             # The NATS-level PINGs watch the TCP link as the streaming
             # pings watch the session: same budget, whichever fails first.
@@ -215,6 +216,14 @@ class Session:
                 client_id=options.client_id,
             ) from err
         response = decode(ConnectResponse, reply)
+        if not response.error and not (
+            response.pubPrefix and response.subRequests and response.closeRequests
+        ):
+            # An empty reply decodes cleanly, as a response with no subjects.
+            raise ProtocolError(
+                f"the answer on {subject} at {self.nats.safe_url} names no "
+                "publish, subscribe or close subjects: not a NATS Streaming server"
+            )
         if response.error:
             error_type = (
                 ClientIdInUseError
@@ -410,9 +419,13 @@ class Session:
             raise
         try:
             response = decode(SubscriptionResponse, reply)
-        except ProtocolError:
+        except ProtocolError as err:
             self._abandon_subscription(subscription)
-            raise
+            raise SubscribeError(
+                f"the answer to the subscription request for {channel!r} is "
+                f"not a NATS Streaming one: {err}",
+                channel=channel,
+            ) from err
         if response.error:
             self.forget(subscription)
             raise SubscribeError(

@@ -36,7 +36,7 @@ from tests.support.factories import RelayFactory, StanServerFactory
 from tests.support.gotools import unique_client_id
 from tests.support.ports import free_port
 from tests.support.servers import NatsServer, StanServer
-from tests.support.waiting import wait_until
+from tests.support.waiting import assert_stays, wait_until
 
 PING_INTERVAL = 0.5
 PING_MAX_OUT = 2
@@ -410,8 +410,12 @@ def test_wrong_cluster_id_says_the_cluster_id_may_be_wrong(
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("answer", "complaint"),
+    [(b"garbage", "not a valid ConnectResponse"), (b"", "names no publish")],
+)
 def test_a_garbage_answer_to_connect_is_a_protocol_error(
-    nats_server: NatsServer,
+    answer: bytes, complaint: str, nats_server: NatsServer
 ) -> None:
     """Something that is not a streaming server answers the discover request.
 
@@ -422,12 +426,12 @@ def test_a_garbage_answer_to_connect_is_a_protocol_error(
     impostor.connect()
     impostor.subscribe(
         "_STAN.discover.impostor",
-        lambda _subject, reply, _payload: impostor.publish(reply, b"garbage"),
+        lambda _subject, reply, _payload: impostor.publish(reply, answer),
     )
     impostor.flush(5)
     client = _client(nats_server.url, "impostor", connect_timeout=2.0)
     try:
-        with pytest.raises(ProtocolError, match="ConnectResponse"):
+        with pytest.raises(ProtocolError, match=complaint):
             client.connect()
         assert not client.is_connected
     finally:
@@ -438,39 +442,40 @@ def test_a_garbage_answer_to_connect_is_a_protocol_error(
 def test_a_new_session_opens_only_after_the_loss_of_the_last_was_reported(
     stan_server: StanServer,
 ) -> None:
-    """A slow connection-lost callback still runs before the reconnect ends.
+    """connect() waits while the connection-lost callback of the last session runs.
 
     Otherwise the report of the old loss could reach the owner after the
     new session opened, and make it tear down a healthy connection.
     """
-    reported = threading.Event()
+    in_callback = threading.Event()
+    release = threading.Event()
     events: list[str] = []
 
-    def slow_callback(client: StanClient, error: ConnectionLostError) -> None:
-        time.sleep(1.5)
+    def blocking_callback(client: StanClient, error: ConnectionLostError) -> None:
+        in_callback.set()
+        release.wait(30)
         events.append("loss reported")
-        reported.set()
 
     client = _client(
         stan_server.url,
         stan_server.cluster_id,
-        connect_timeout=5.0,
-        on_connection_lost=slow_callback,
+        connect_timeout=10.0,
+        on_connection_lost=blocking_callback,
     )
     client.connect()
     stan_server.kill()
-    wait_until(lambda: not client.is_connected, 10, message="loss noticed")
-    stan_server.restart()
+    wait_until(in_callback.is_set, 10, message="the callback runs")
+    stan_server.restart()  # ready again: a connect could succeed at once
 
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.connect()
-            break
-        except StanError:
-            assert time.monotonic() < deadline, "no reconnect within 20 s"
+    reconnect = Outcome("reconnect", client.connect)
+    assert_stays(
+        reconnect.thread.is_alive, 1.0, message="connect() did not wait for it"
+    )
+    release.set()
+    reconnect.join(timeout=15)
     events.append("reconnected")
 
+    assert reconnect.error is None, reconnect.error
     assert events == ["loss reported", "reconnected"]
     assert client.is_connected
     client.close()
