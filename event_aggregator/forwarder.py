@@ -284,16 +284,26 @@ class Forwarder:
 
         backoff = Backoff(_RECONNECT_INITIAL, _RECONNECT_MAX)
         while not self._stopping.is_set():
-            # Cleared before connecting: a loss of the new session, reported
-            # at any moment from now on, stays seen.
+            # A session that is open is healthy whatever the flag says: the
+            # flag may hold a late report of an earlier session.
+            if not self._client.is_connected:
+                try:
+                    self._client.connect()
+                except StanError as err:
+                    if not self._wait_before_retry(backoff, err):
+                        return False
+                    continue
+            # Cleared once connect() returned: it waited for the report of
+            # the previous session's loss, and a loss of the new one from now
+            # on also shows in is_connected, which _needs_connection checks.
             self._connection_down.clear()
-            try:
-                self._client.connect()
-            except StanError as err:
-                if not self._wait_before_retry(backoff, err):
+            self._skip_what_was_stored()
+            if not self.connected:
+                # Lost again already: the outage goes on, with the backoff.
+                lost = ConnectionLostError("lost again right after connecting")
+                if not self._wait_before_retry(backoff, lost):
                     return False
                 continue
-            self._skip_what_was_stored()
             outage = self.outage_seconds()
             self._outage_since = None
             self._metrics.destination_connected.set(1)
