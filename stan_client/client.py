@@ -58,9 +58,9 @@ class StanClient:
         :meth:`publish_async` blocks beyond that.
     :param tls: certificates for a ``tls://`` URL.
     :param on_connection_lost: called as ``callback(client, error)``.
-    :param name: names this client's threads and its NATS connection
-        (default: the client ID), so that several clients in one process
-        can be told apart.
+    :param name: names this client's threads (default: the client ID), so
+        that several clients in one process can be told apart; the server
+        still sees the client ID as the connection's name.
     """
 
     def __init__(
@@ -358,7 +358,9 @@ class StanClient:
     def _session_lost(self, session: Session, error: ConnectionLostError) -> None:
         with self._lock:
             if session is not self._session:
-                return  # the owner closed it meanwhile: it knows
+                # Closed by the owner, or lost before connect() returned
+                # (which raises it): the owner knows already.
+                return
         # DEBUG only: the owner hears of it through on_connection_lost and
         # logs it with its own context (which source, what happens next).
         logger.debug(

@@ -131,7 +131,7 @@ class Session:
         self.nats = NatsConnection(
             options.url,
             name=options.client_id,
-            thread_label=options.name or options.client_id,
+            thread_label=options.name,
             connect_timeout=options.connect_timeout,
             # The NATS-level PINGs watch the TCP link as the streaming
             # pings watch the session: same budget, whichever fails first.
@@ -314,7 +314,9 @@ class Session:
             return pending
 
     def _on_pub_ack(self, subject: str, reply: str, payload: bytes) -> None:
-        ack = decode(PubAck, payload)
+        # Per message: protobuf's own error is enough here, since the I/O
+        # thread logs a handler's failure and goes on.
+        ack = PubAck.FromString(payload)
         pending = self._take_pending(ack.guid)
         if pending is None:
             return  # already timed out, or not ours
@@ -439,7 +441,7 @@ class Session:
         self, subscription: Subscription
     ) -> Callable[[str, str, bytes], None]:
         def on_message(subject: str, reply: str, payload: bytes) -> None:
-            proto = decode(MsgProto, payload)
+            proto = MsgProto.FromString(payload)  # per message, as for PubAck
             deliverer = self._deliverer
             if deliverer is None:
                 return
